@@ -1,0 +1,3 @@
+"""jaxdl: a deep-learning course as tested, reproducible JAX/Flax code."""
+
+__version__ = '0.1.0'
