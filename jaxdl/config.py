@@ -1,0 +1,169 @@
+"""The one config schema every experiment shares, and its validation.
+
+An experiment is `experiments/<name>.py` with `get_config()` returning an `ml_collections.ConfigDict` built on
+`base_config()`. Sections: `model` (name + the model's fields), `data` (name + dataset kwargs), `loss`,
+`optimizer` (name, learning_rate + optimiser kwargs), `train` (the loop). `validate` rejects unknown keys,
+wrong types and impossible values before anything runs; the model/data/optimizer/loss sections are checked
+against what their registered builders accept.
+"""
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import os
+import pathlib
+from typing import Any
+
+import ml_collections
+
+from jaxdl.errors import UserError
+
+# field: (type(s), default, check, what the check expects)
+_POS = (lambda v: v > 0, 'a positive number')
+_NONNEG = (lambda v: v >= 0, 'a number >= 0')
+TRAIN_FIELDS: dict[str, tuple[Any, Any, Any]] = {
+    'num_steps': (int, 1000, _POS),
+    'batch_size': (int, 128, _POS),             # global batch, split over the ('data',) mesh
+    'eval_batch_size': (int, 0, _NONNEG),        # 0: same as batch_size
+    'seed': (int, 0, _NONNEG),
+    'checkpoint_every': (int, 1000, _NONNEG),    # 0: only at the end
+    'eval_every': (int, 1000, _NONNEG),          # 0: only at the end
+    'log_every': (int, 100, _POS),
+    'grad_accum_steps': (int, 1, _POS),
+    'max_steps_in_flight': (int, 0, _NONNEG),   # 0: automatic (1 on multi-device CPU, 2 otherwise)
+    'keep_checkpoints': (int, 3, _POS),          # latest N kept ...
+    'best_metric': (str, 'loss', None),          # ... plus the best by this eval metric ('' to disable)
+    'best_mode': (str, 'min', (lambda v: v in ('min', 'max'), "'min' or 'max'")),
+    'early_stopping_patience': (int, 0, _NONNEG),  # evals without improvement before stopping; 0: off
+}
+SECTIONS = ('model', 'data', 'loss', 'optimizer', 'train')
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """The shared schema with defaults; experiments fill it in."""
+  c = ml_collections.ConfigDict()
+  c.model = ml_collections.ConfigDict({'name': ''})
+  c.data = ml_collections.ConfigDict({'name': ''})
+  c.loss = ml_collections.ConfigDict({'name': 'softmax_cross_entropy'})
+  c.optimizer = ml_collections.ConfigDict({'name': 'sgd', 'learning_rate': 0.1})
+  c.train = ml_collections.ConfigDict({k: v[1] for k, v in TRAIN_FIELDS.items()})
+  return c
+
+
+def _type_name(t) -> str:
+  return ' or '.join(x.__name__ for x in t) if isinstance(t, tuple) else t.__name__
+
+
+def _check_value(where: str, value: Any, types: Any, check=None) -> None:
+  ok_type = isinstance(value, types) and not (isinstance(value, bool) and bool not in
+                                              (types if isinstance(types, tuple) else (types,)))
+  if types is float and isinstance(value, int) and not isinstance(value, bool):
+    ok_type = True
+  if not ok_type:
+    raise UserError(f'config {where}={value!r} has type {type(value).__name__}', f'a {_type_name(types)}',
+                    f'fix it in the config file or with --config.{where}=...')
+  if check is not None and not check[0](value):
+    raise UserError(f'config {where}={value!r} is impossible', check[1], f'set --config.{where} to {check[1]}')
+
+
+def check_kwargs(section: str, given: dict[str, Any], fn_or_fields, what: str) -> None:
+  """Checks a section's keys (minus `name`) against the parameters a builder accepts."""
+  if isinstance(fn_or_fields, (set, frozenset, list, tuple)):
+    accepted = set(fn_or_fields)
+  else:
+    params = inspect.signature(fn_or_fields).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+      return
+    accepted = {k for k, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+  for key in given:
+    if key not in accepted:
+      raise UserError(f'unknown key config.{section}.{key} for {what}',
+                      'one of: ' + (', '.join(sorted(accepted)) or '(none)'),
+                      f'remove it or fix its spelling')
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Rejects unknown keys, wrong types and impossible values, before anything runs."""
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise UserError(f'get_config() returned a {type(config).__name__}', 'an ml_collections.ConfigDict',
+                    'build it with jaxdl.config.base_config()')
+  for key in config.keys():
+    if key not in SECTIONS:
+      raise UserError(f'unknown top-level config key {key!r}', 'one of: ' + ', '.join(SECTIONS),
+                      'remove it or move it into a section')
+  for sec in SECTIONS:
+    if sec not in config or not isinstance(config[sec], ml_collections.ConfigDict):
+      raise UserError(f'config has no section {sec!r}', 'the sections of jaxdl.config.base_config()',
+                      'start get_config() from base_config()')
+  for key in config.train.keys():
+    if key not in TRAIN_FIELDS:
+      raise UserError(f'unknown key config.train.{key}', 'one of: ' + ', '.join(TRAIN_FIELDS),
+                      'remove it or fix its spelling')
+  for key, (types, _, check) in TRAIN_FIELDS.items():
+    if key in config.train:
+      _check_value(f'train.{key}', config.train[key], types, check)
+  t = config.train
+  if t.batch_size % t.grad_accum_steps:
+    raise UserError(f'train.batch_size={t.batch_size} does not divide into train.grad_accum_steps={t.grad_accum_steps} '
+                    'micro-batches', 'batch_size a multiple of grad_accum_steps', 'change one of them')
+  for sec in ('model', 'data', 'loss', 'optimizer'):
+    name = config[sec].get('name', '')
+    if not isinstance(name, str) or not name:
+      raise UserError(f'config.{sec}.name is not set', f'the name of a registered {sec}',
+                      f'see `jaxdl list` and set --config.{sec}.name')
+  _check_value('optimizer.learning_rate', config.optimizer.get('learning_rate'), float, _POS)
+  # Registered builders check their own sections (names, keys, values).
+  from jaxdl import data, losses, models, optim  # pylint: disable=g-import-not-at-top
+  models.check_config(config.model)
+  data.get_dataset(config.data)
+  losses.check_config(config.loss)
+  optim.check_config(config.optimizer, config.train.num_steps)
+
+
+# --------------------------------------------------------------------------------------------- experiments
+def repo_root() -> pathlib.Path:
+  return pathlib.Path(__file__).resolve().parent.parent
+
+
+def experiments_dir() -> pathlib.Path:
+  """`$JAXDL_EXPERIMENTS`, else the repository's experiments/ (editable install), else ./experiments."""
+  env = os.environ.get('JAXDL_EXPERIMENTS')
+  for cand in ([pathlib.Path(env)] if env else []) + [repo_root() / 'experiments', pathlib.Path('experiments')]:
+    if cand.is_dir():
+      return cand
+  raise UserError('no experiments/ folder found', 'a jaxdl checkout (pip install -e .)',
+                  'run from the repository root or set JAXDL_EXPERIMENTS')
+
+
+def load_module(path: str | os.PathLike):
+  """Imports an experiment file (no side effects expected beyond definitions)."""
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise UserError(f'config file {str(path)!r} does not exist', 'a path like experiments/mlp_digits.py',
+                    'see `jaxdl list` for the experiments')
+  spec = importlib.util.spec_from_file_location(f'jaxdl_experiment_{path.stem}', path)
+  module = importlib.util.module_from_spec(spec)
+  try:
+    spec.loader.exec_module(module)
+  except Exception as e:  # a broken config file is a user error
+    raise UserError(f'config file {str(path)!r} failed to load: {type(e).__name__}: {e}', 'a Python file defining get_config()',
+                    'fix the file') from e
+  if not hasattr(module, 'get_config'):
+    raise UserError(f'config file {str(path)!r} defines no get_config()', 'def get_config() -> ConfigDict',
+                    'add one (see experiments/mlp_digits.py)')
+  return module
+
+
+def list_experiments() -> list[tuple[str, Any]]:
+  """(name, module) for every experiments/*.py."""
+  out = []
+  for path in sorted(experiments_dir().glob('*.py')):
+    if path.name.startswith('_'):
+      continue
+    out.append((path.stem, load_module(path)))
+  return out
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+  return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)

@@ -1,0 +1,331 @@
+"""`train_and_evaluate(config, workdir)`: the one training loop every experiment runs.
+
+config -> data iterator -> jit train step over the ('data',) mesh -> metrics / checkpoints. Re-running on a
+workdir that has checkpoints resumes exactly (params, optimiser state, step, data position; the step RNG is
+fold_in(seed key, step)). SIGTERM saves a checkpoint and exits cleanly.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import pathlib
+import signal
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdl import config as config_lib
+from jaxdl import data as data_lib
+from jaxdl.errors import UserError
+from jaxdl.losses import build_loss
+from jaxdl.models import build_model, count_params
+from jaxdl.optim import build_optimizer
+from jaxdl.train import sharding
+from jaxdl.train.checkpoint import Checkpointer
+from jaxdl.train.metrics import MetricWriter
+from jaxdl.train.state import TrainState, create_train_state, params_fingerprint
+from jaxdl.train.step import make_eval_step, make_train_step
+
+# Keys that may change between a run and its resumption (they do not change what is computed).
+RESUMABLE_CHANGES = {'train.num_steps', 'train.log_every', 'train.eval_every', 'train.checkpoint_every',
+                     'train.keep_checkpoints', 'train.max_steps_in_flight', 'train.early_stopping_patience'}
+
+
+class TrainingDiverged(UserError):
+  pass
+
+
+def _flat(d: dict, prefix: str = '') -> dict[str, Any]:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flat(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
+
+
+def _write_json_atomic(path: pathlib.Path, obj: Any) -> None:
+  tmp = path.with_name(path.name + '.tmp')
+  tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + '\n', encoding='utf-8')
+  os.replace(tmp, path)
+
+
+def _check_workdir_config(workdir: pathlib.Path, config) -> None:
+  """A workdir belongs to one config: refuse to resume a run with a different one."""
+  path = workdir / 'config.json'
+  if not path.exists():
+    return
+  try:
+    old = _flat(json.loads(path.read_text(encoding='utf-8')))
+  except (json.JSONDecodeError, OSError) as e:
+    raise UserError(f'{path} is unreadable ({e})', 'the config.json jaxdl wrote', 'use a fresh --workdir') from e
+  new = _flat(json.loads(config_lib.to_json(config)))
+  diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
+  if diff:
+    shown = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in diff[:3])
+    raise UserError(f'--workdir {str(workdir)!r} holds a run with a different config ({shown})',
+                    'the same config to resume', 'use a new --workdir for a new config')
+
+
+class TrainSetup:
+  """Everything derived from a validated config: dataset, model, optimiser, mesh, jitted steps, state."""
+
+  def __init__(self, config):
+    sharding.maybe_initialize_distributed()
+    config_lib.validate(config)
+    t = config.train
+    self.config = config
+    self.dataset = data_lib.get_dataset(config.data)
+    self.info = self.dataset.info
+    self.model = build_model(config.model, self.info)
+    self.loss_fn = build_loss(config.loss)
+    self.tx, self.schedule = build_optimizer(config.optimizer, t.num_steps)
+    self.mesh = sharding.make_mesh()
+    sharding.check_batch_size(t.batch_size, micro=t.grad_accum_steps)
+    if t.batch_size % jax.process_count():
+      raise UserError(f'train.batch_size={t.batch_size} does not divide across {jax.process_count()} processes',
+                      f'a multiple of {jax.process_count()}', 'change --config.train.batch_size')
+    n = jax.device_count()
+    self.eval_batch_size = -(-(t.eval_batch_size or t.batch_size) // n) * n
+    self.repl = sharding.replicated(self.mesh)
+    self.data_sharding = sharding.batch_sharding(self.mesh)
+    root = jax.random.PRNGKey(t.seed)
+    self.init_rng, self.step_rng = jax.random.split(root)
+    self.key_data = [int(x) for x in np.asarray(jax.random.key_data(root)).ravel()]
+
+    init = lambda rng: create_train_state(self.model, self.tx, rng, self.info.input_shape)
+    self._init = jax.jit(init, out_shardings=self.repl)
+    self.abstract_state = jax.eval_shape(init, self.init_rng)
+    self.abstract_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.repl),
+                                       self.abstract_state)
+    self.train_step = jax.jit(make_train_step(self.model, self.loss_fn, self.tx, t.grad_accum_steps),
+                              in_shardings=(self.repl, self.data_sharding, self.repl),
+                              out_shardings=(self.repl, self.repl), donate_argnums=(0,))
+    self.eval_step = jax.jit(make_eval_step(self.model, self.loss_fn),
+                             in_shardings=(self.repl, self.data_sharding), out_shardings=self.repl)
+
+  def init_state(self) -> TrainState:
+    return self._init(self.init_rng)
+
+  def checkpointer(self, workdir: pathlib.Path, read_only: bool = False) -> Checkpointer:
+    t = self.config.train
+    return Checkpointer(workdir / 'checkpoints', keep=t.keep_checkpoints, best_metric=t.best_metric,
+                        best_mode=t.best_mode, read_only=read_only)
+
+  def evaluate(self, state: TrainState, split: str | None = None) -> dict[str, float]:
+    split = split or self.config.data.get('eval_split', 'test')
+    sums = None
+    for batch in data_lib.eval_batches(self.dataset, split, global_batch_size=self.eval_batch_size,
+                                       process_index=jax.process_index(), process_count=jax.process_count()):
+      out = self.eval_step(state, sharding.to_global(batch, self.data_sharding))
+      sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+    sums = jax.device_get(sums)
+    count = float(sums.pop('count'))
+    return {k: float(v) / count for k, v in sums.items()}
+
+
+def _mean(records: list[dict]) -> dict[str, float]:
+  return {k: float(np.mean([r[k] for r in records])) for k in records[0]} if records else {}
+
+
+def train_and_evaluate(config, workdir: str | os.PathLike, *, quiet: bool = False) -> dict[str, Any]:
+  """Trains (or resumes) `config` in `workdir`; returns the summary also written to summary.json."""
+  wall_start = time.time()
+  workdir = pathlib.Path(workdir)
+  s = TrainSetup(config)
+  t = config.train
+  lead = jax.process_index() == 0
+  if lead:
+    if workdir.exists() and not workdir.is_dir():
+      raise UserError(f'--workdir {str(workdir)!r} is a file', 'a directory', 'choose another --workdir')
+    workdir.mkdir(parents=True, exist_ok=True)
+    _check_workdir_config(workdir, config)
+    _write_json_atomic(workdir / 'config.json', json.loads(config_lib.to_json(config)))
+
+  ckpt = s.checkpointer(workdir)
+  start = ckpt.latest_step()
+  best = {'step': None, 'value': None, 'evals_since': 0}
+  data_state = None
+  if start is not None:
+    state, data_state, meta = ckpt.restore(start, s.abstract_state)
+    if meta.get('key_data') != s.key_data:
+      raise UserError(f'checkpoint {start} was written with another train.seed', 'the seed the run started with',
+                      'use the original --config.train.seed or a new --workdir')
+    best = meta.get('best', best)
+  else:
+    state, start = s.init_state(), 0
+
+  train_iter = data_lib.train_iterator(s.dataset, config.data.get('train_split', 'train'),
+                                       global_batch_size=t.batch_size, seed=t.seed,
+                                       process_index=jax.process_index(), process_count=jax.process_count())
+  if data_state is not None:
+    train_iter.set_state(data_state)
+
+  writer = MetricWriter(workdir, t.num_steps, start, quiet=quiet)
+  in_flight = t.max_steps_in_flight or (1 if jax.devices()[0].platform == 'cpu' and jax.device_count() > 1 else 2)
+  pending: collections.deque = collections.deque()
+  window: list[dict] = []
+  last_train: dict[str, float] = {}
+  last_eval: dict[str, float] = {}
+  last_good_ckpt = start if start else None
+  stop_reason = 'completed'
+  compile_time = None
+
+  stop_signal = {'term': False}
+  def on_term(signum, frame):  # noqa: ARG001
+    stop_signal['term'] = True
+  old_handler = signal.signal(signal.SIGTERM, on_term) if lead or jax.process_count() > 1 else None
+
+  def retire(keep: int) -> None:
+    while len(pending) > keep:
+      step_no, m = pending.popleft()
+      m = {k: float(v) for k, v in jax.device_get(m).items()}
+      if not math.isfinite(m['loss']):
+        raise TrainingDiverged(
+            f'training diverged: loss is {m["loss"]} at step {step_no}; stopped, nothing after the last good '
+            f'checkpoint (step {last_good_ckpt}) was saved', 'a finite loss',
+            'lower --config.optimizer.learning_rate or add --config.optimizer.clip_global_norm')
+      window.append(m)
+
+  def save(step_no: int, metrics: dict | None = None) -> None:
+    nonlocal last_good_ckpt
+    retire(0)
+    ckpt.save(step_no, state, train_iter.get_state(),
+              {'step': step_no, 'key_data': s.key_data, 'best': best}, metrics=metrics)
+    last_good_ckpt = step_no
+
+  def preempted() -> bool:
+    flag = stop_signal['term']
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      flag = bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
+    return flag
+
+  excluded = 0.0  # eval / checkpoint / logging time, not counted as step time
+  window_start = time.perf_counter()
+  window_steps = 0
+  step = start
+  try:
+    while step < t.num_steps:
+      batch = sharding.to_global(next(train_iter), s.data_sharding)
+      if compile_time is None:
+        c0 = time.perf_counter()
+        state, metrics = s.train_step(state, batch, s.step_rng)
+        jax.block_until_ready(metrics)
+        compile_time = time.perf_counter() - c0
+      else:
+        state, metrics = s.train_step(state, batch, s.step_rng)
+      step += 1
+      window_steps += 1
+      pending.append((step, metrics))
+      retire(in_flight - 1)
+
+      is_last = step == t.num_steps
+      check_preempt = jax.process_count() == 1 or step % t.log_every == 0 or is_last
+      if (step % t.log_every == 0 or is_last) or (check_preempt and stop_signal['term']):
+        retire(0)
+        elapsed = time.perf_counter() - window_start - excluded
+        t0 = time.perf_counter()
+        last_train = _mean(window)
+        rec = dict(last_train, examples_per_sec=window_steps * t.batch_size / max(elapsed, 1e-9),
+                   step_time_ms=1e3 * elapsed / max(window_steps, 1),
+                   learning_rate=float(s.schedule(step - 1)))
+        writer.write(step, 'train', rec)
+        window.clear()
+        window_steps, excluded, window_start = 0, 0.0, time.perf_counter()
+        t0 = time.perf_counter() - t0
+        window_start -= 0  # logging time is already outside the new window
+      if check_preempt and preempted():
+        save(step)
+        stop_reason = 'preempted'
+        break
+      ran_eval = False
+      metrics_for_ckpt = None
+      if (t.eval_every and step % t.eval_every == 0) or is_last:
+        t0 = time.perf_counter()
+        retire(0)
+        last_eval = s.evaluate(state)
+        writer.write(step, 'eval', last_eval)
+        ran_eval = True
+        if t.best_metric:
+          if t.best_metric not in last_eval:
+            raise UserError(f'train.best_metric={t.best_metric!r} is not an eval metric',
+                            'one of: ' + ', '.join(sorted(last_eval)), 'set --config.train.best_metric')
+          v = last_eval[t.best_metric]
+          better = best['value'] is None or (v < best['value'] if t.best_mode == 'min' else v > best['value'])
+          best = {'step': step, 'value': v, 'evals_since': 0} if better else dict(best, evals_since=best['evals_since'] + 1)
+          metrics_for_ckpt = {t.best_metric: v}
+        excluded += time.perf_counter() - t0
+      patience_out = bool(t.early_stopping_patience and best['evals_since'] >= t.early_stopping_patience)
+      if (t.checkpoint_every and step % t.checkpoint_every == 0) or is_last or (ran_eval and t.best_metric) \
+          or patience_out:
+        t0 = time.perf_counter()
+        save(step, metrics_for_ckpt)
+        excluded += time.perf_counter() - t0
+      writer.progress(step)
+      if patience_out:
+        stop_reason = 'early_stopping'
+        break
+    retire(0)
+  finally:
+    try:
+      ckpt.close()  # waits for the async save in flight
+    finally:
+      writer.close()
+      if old_handler is not None:
+        signal.signal(signal.SIGTERM, old_handler)
+
+  summary = {
+      'step': step,
+      'status': stop_reason,
+      'train': last_train,
+      'eval': last_eval,
+      'best': {'step': best['step'], t.best_metric or 'metric': best['value']},
+      'params_fingerprint': params_fingerprint(state.params),
+      'num_params': count_params(state.params),
+      'wall_time_s': time.time() - wall_start,
+      'compile_time_s': compile_time,
+      'devices': jax.device_count(),
+      'processes': jax.process_count(),
+      'platform': jax.devices()[0].platform,
+  }
+  if lead and stop_reason != 'preempted':
+    _write_json_atomic(workdir / 'summary.json', summary)
+  return summary
+
+
+def evaluate_checkpoint(config, workdir: str | os.PathLike, checkpoint: str = 'latest',
+                        split: str | None = None) -> dict[str, Any]:
+  """Restores a checkpoint (`latest`, `best` or a step number) from workdir and evaluates it."""
+  workdir = pathlib.Path(workdir)
+  s = TrainSetup(config)
+  ckpt = s.checkpointer(workdir, read_only=True)
+  steps = ckpt.all_steps()
+  if not steps:
+    raise UserError(f'no checkpoints in {str(workdir)!r}', 'a workdir written by `jaxdl train`',
+                    'train first, or point --workdir at a trained run')
+  latest = max(steps)
+  if checkpoint == 'latest':
+    step = latest
+  elif checkpoint == 'best':
+    _, _, meta = ckpt.restore(latest, s.abstract_state)
+    step = meta.get('best', {}).get('step') or latest
+  else:
+    try:
+      step = int(checkpoint)
+    except ValueError:
+      step = None
+    if step not in steps:
+      raise UserError(f'--checkpoint={checkpoint} is not in {str(workdir)!r}',
+                      'latest, best or one of the steps ' + ', '.join(map(str, steps)), 'pick one of those')
+  state, _, _ = ckpt.restore(step, s.abstract_state)
+  ckpt.close()
+  metrics = s.evaluate(state, split)
+  return {'step': step, 'split': split or config.data.get('eval_split', 'test'), 'eval': metrics,
+          'params_fingerprint': params_fingerprint(state.params)}

@@ -1,0 +1,52 @@
+"""Training state: a pytree of arrays only (apply function and optimiser live in the step's closure)."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array            # int32 scalar: number of updates applied
+  params: Any
+  opt_state: Any
+  model_state: Any           # mutable collections other than params, e.g. {'batch_stats': ...}; {} if none
+
+
+def init_variables(model, rng: jax.Array, input_shape: tuple[int, ...], batch: int = 2):
+  """Initialises a model on a dummy batch; returns (params, model_state)."""
+  p_rng, d_rng = jax.random.split(rng)
+  variables = model.init({'params': p_rng, 'dropout': d_rng}, jnp.zeros((batch, *input_shape), jnp.float32),
+                         train=False)
+  variables = dict(variables)
+  params = variables.pop('params')
+  return params, variables
+
+
+def create_train_state(model, tx, rng: jax.Array, input_shape: tuple[int, ...]) -> TrainState:
+  params, model_state = init_variables(model, rng, input_shape)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                    model_state=model_state)
+
+
+def _host_array(x) -> np.ndarray:
+  """The full value of a (fully replicated) global array on this host."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    return np.asarray(x.addressable_data(0))
+  return np.asarray(x)
+
+
+def params_fingerprint(params: Any) -> str:
+  """sha256 over (path, dtype, shape, bytes) of every parameter, in flattening order (sorted dict keys)."""
+  h = hashlib.sha256()
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    arr = np.ascontiguousarray(_host_array(leaf))
+    h.update(jax.tree_util.keystr(path).encode())
+    h.update(f'{arr.dtype}{arr.shape}'.encode())
+    h.update(arr.tobytes())
+  return h.hexdigest()
