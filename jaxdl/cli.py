@@ -13,10 +13,13 @@ import sys
 from jaxdl.errors import UserError
 
 USAGE = """usage:
-  jaxdl list                                          experiments, with claim IDs and datasets
+  jaxdl list [--models|--datasets|--optimizers|--losses] [--json]   experiments (claims, datasets), or a registry
   jaxdl train --config=FILE --workdir=DIR [--config.KEY=VALUE ...] [--quiet]
   jaxdl eval  --config=FILE --workdir=DIR [--checkpoint=latest|best|STEP] [--split=NAME]
-  jaxdl bench [mlp] [--repeats=N] [--steps=N] [--no-torch]"""
+  jaxdl summary MODEL_NAME [--input-shape=8,8,1] [--model.KEY=VALUE ...] [--json]
+  jaxdl summary --config=FILE [--config.KEY=VALUE ...] [--json]
+  jaxdl reproduce [EXPERIMENT ...] [--claims=ID,ID,...] [--all] --out=DIR
+  jaxdl bench [WORKLOAD ...] [--repeats=N] [--steps=N] [--no-torch]"""
 
 
 class _ArgParser(argparse.ArgumentParser):
@@ -59,7 +62,20 @@ def cmd_list(argv):
   from jaxdl import config as config_lib  # pylint: disable=g-import-not-at-top
   p = _ArgParser(prog='jaxdl list')
   p.add_argument('--json', action='store_true')
+  for kind in ('models', 'datasets', 'optimizers', 'losses'):
+    p.add_argument(f'--{kind}', action='store_true', help=f'list the registered {kind}')
   args = p.parse_args(argv)
+  from jaxdl import registry  # pylint: disable=g-import-not-at-top
+  for kind, reg in (('models', registry.MODELS), ('datasets', registry.DATASETS),
+                    ('optimizers', registry.OPTIMIZERS), ('losses', registry.LOSSES)):
+    if getattr(args, kind):
+      entries = [{'name': e.name, **{k: str(v) for k, v in e.meta.items()}} for e in reg]
+      if args.json:
+        print(json.dumps(entries, indent=2))
+      else:
+        for e in entries:
+          print(f"{e['name']:<28} {e.get('description', '')}")
+      return 0
   rows = []
   for name, module in config_lib.list_experiments():
     cfg = module.get_config()
@@ -108,12 +124,84 @@ def cmd_eval(argv):
   return 0
 
 
+def cmd_summary(argv):
+  import ast  # pylint: disable=g-import-not-at-top
+
+  import ml_collections  # pylint: disable=g-import-not-at-top
+
+  from jaxdl import summary as summary_lib  # pylint: disable=g-import-not-at-top
+  from jaxdl.models import build_model  # pylint: disable=g-import-not-at-top
+  from jaxdl.registry import MODELS  # pylint: disable=g-import-not-at-top
+  cfg_args, rest = _split_config_args(argv)
+  model_over = [a for a in rest if a.startswith('--model.')]
+  rest = [a for a in rest if not a.startswith('--model.')]
+  p = _ArgParser(prog='jaxdl summary')
+  p.add_argument('model', nargs='?')
+  p.add_argument('--input-shape', default=None, help='one example, e.g. 8,8,1')
+  p.add_argument('--json', action='store_true')
+  args = p.parse_args(rest)
+  if cfg_args:
+    config = load_config(cfg_args)
+    from jaxdl import data as data_lib  # pylint: disable=g-import-not-at-top
+    info = data_lib.get_dataset(config.data).info
+    model = build_model(config.model, info)
+    shape, title = info.input_shape, f'{config.model.name} on {config.data.name}'
+  elif args.model:
+    overrides = {}
+    for a in model_over:
+      key, _, value = a[len('--model.'):].partition('=')
+      try:
+        overrides[key] = ast.literal_eval(value)
+      except (ValueError, SyntaxError):
+        overrides[key] = value
+    model = build_model(ml_collections.ConfigDict({'name': args.model, **overrides}))
+    shape, title = MODELS.meta(args.model).get('example_input_shape'), args.model
+  else:
+    raise UserError('jaxdl summary needs a model', 'a registered model name or --config=FILE', 'see `jaxdl list --models`')
+  if args.input_shape:
+    try:
+      shape = tuple(int(s) for s in args.input_shape.split(','))
+    except ValueError as e:
+      raise UserError(f'--input-shape={args.input_shape!r} is not a shape', 'integers separated by commas, e.g. 32,32,3',
+                      'fix --input-shape') from e
+  table = summary_lib.parameter_table(model, tuple(shape))
+  table['model'] = title
+  table['input_shape'] = list(shape)
+  print(json.dumps(table, indent=2) if args.json else summary_lib.format_table(table, f'{title}, input {tuple(shape)}'))
+  return 0
+
+
+def cmd_reproduce(argv):
+  import pathlib  # pylint: disable=g-import-not-at-top
+
+  from jaxdl import reproduce  # pylint: disable=g-import-not-at-top
+  p = _ArgParser(prog='jaxdl reproduce')
+  p.add_argument('experiments', nargs='*')
+  p.add_argument('--claims', default='')
+  p.add_argument('--all', action='store_true')
+  p.add_argument('--out', required=True)
+  p.add_argument('--quiet', action='store_true')
+  args = p.parse_args(argv)
+  ids = [c.strip() for c in args.claims.split(',') if c.strip()]
+  experiments = list(args.experiments)
+  if args.all:
+    experiments = sorted(reproduce.experiments_with_claims())
+  if not ids and not experiments:
+    raise UserError('nothing to reproduce', 'EXPERIMENT names, --claims=ID,... or --all', 'see `jaxdl list`')
+  say = lambda s: print(s, file=sys.stderr, flush=True)
+  rows = reproduce.run(experiments, ids, pathlib.Path(args.out), quiet=args.quiet, progress=say)
+  print(reproduce.table(rows))
+  print(f'wrote {pathlib.Path(args.out) / "claims.json"} and {pathlib.Path(args.out) / "report.md"}', file=sys.stderr)
+  return 0
+
+
 def cmd_bench(argv):
   from jaxdl import bench  # pylint: disable=g-import-not-at-top
   return bench.main(argv)
 
 
-COMMANDS = {'list': cmd_list, 'train': cmd_train, 'eval': cmd_eval, 'bench': cmd_bench}
+COMMANDS = {'list': cmd_list, 'train': cmd_train, 'eval': cmd_eval, 'summary': cmd_summary,
+            'reproduce': cmd_reproduce, 'bench': cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,3 +63,42 @@ def build_loss(loss_config) -> LossFn:
   check_config(loss_config)
   cfg = dict(loss_config)
   return functools.partial(LOSSES.get(cfg.pop('name')), **cfg)
+
+
+def _signed(targets, n):
+  """Binary targets as ±1 (accepts {0, 1} or {−1, +1})."""
+  t = targets.reshape(n).astype(jnp.float32)
+  return jnp.where(t > 0, 1.0, -1.0)
+
+
+@LOSSES.register('perceptron', task='classification')
+def perceptron(outputs, batch):
+  """The perceptron criterion J(w) = max(0, −y wᵀφ(x)) with the course's g(0) = +1 (seed 000, "Various facts").
+
+  Written as −y·s on misclassified samples (ŷ = g(s) ≠ y) and 0 elsewhere, so SGD with learning rate 1 and batch 1
+  is exactly the online rule w ← w + ½(y − ŷ)φ(x), including the tie s = 0.
+  """
+  s = outputs.reshape(outputs.shape[0], -1)[:, 0]
+  y = _signed(batch['targets'], s.shape[0])
+  y_hat = jnp.where(s >= 0, 1.0, -1.0)
+  wrong = y_hat != y
+  return {'loss': jnp.where(wrong, -y * s, 0.0), 'accuracy': 1.0 - wrong.astype(jnp.float32)}
+
+
+@LOSSES.register('multiclass_hinge', task='classification')
+def multiclass_hinge(outputs, batch, *, margin: float = 1.0):
+  """Weston–Watkins multiclass hinge Σ_{k≠y} max(0, s_k − s_y + Δ) (course F19, Δ = 1)."""
+  labels = batch['targets'].astype(jnp.int32)
+  s_y = jnp.take_along_axis(outputs, labels[:, None], axis=-1)
+  terms = jnp.maximum(0.0, outputs - s_y + margin)
+  terms = terms * (1.0 - jax.nn.one_hot(labels, outputs.shape[-1], dtype=outputs.dtype))
+  return {'loss': jnp.sum(terms, -1), 'accuracy': (jnp.argmax(outputs, -1) == labels).astype(jnp.float32)}
+
+
+@LOSSES.register('sigmoid_squared_error', task='classification')
+def sigmoid_squared_error(outputs, batch):
+  """½(σ(o) − y)²: the L2 loss on a sigmoid the course warns against (its gradient vanishes when very wrong)."""
+  logits = outputs.reshape(outputs.shape[0], -1)[:, 0]
+  targets = batch['targets'].reshape(logits.shape).astype(logits.dtype)
+  p = jax.nn.sigmoid(logits)
+  return {'loss': 0.5 * (p - targets) ** 2, 'accuracy': ((logits > 0) == (targets > 0.5)).astype(jnp.float32)}

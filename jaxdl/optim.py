@@ -8,13 +8,14 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import jax
 import optax
 
 from jaxdl.config import check_kwargs
 from jaxdl.errors import UserError
 from jaxdl.registry import OPTIMIZERS
 
-GENERIC_KEYS = ('name', 'learning_rate', 'schedule', 'warmup_steps', 'clip_global_norm', 'clip_value')
+GENERIC_KEYS = ('name', 'learning_rate', 'schedule', 'warmup_steps', 'clip_global_norm', 'clip_value', 'freeze')
 
 
 @OPTIMIZERS.register('sgd')
@@ -102,4 +103,13 @@ def build_optimizer(opt_config, num_steps: int) -> tuple[optax.GradientTransform
   if cfg.get('clip_global_norm'):
     parts.append(optax.clip_by_global_norm(cfg['clip_global_norm']))
   parts.append(fn(schedule, **own))
-  return optax.chain(*parts), schedule
+  tx = optax.chain(*parts)
+  freeze = tuple(cfg.get('freeze', ()) or ())
+  if freeze:
+    # Parameters whose path contains one of the `freeze` names get no update (e.g. RBF centres in phase 2,
+    # a pretrained trunk in transfer learning).
+    def labels(params):
+      return jax.tree_util.tree_map_with_path(
+          lambda path, _: 'frozen' if any(f in jax.tree_util.keystr(path) for f in freeze) else 'train', params)
+    tx = optax.multi_transform({'train': tx, 'frozen': optax.set_to_zero()}, labels)
+  return tx, schedule

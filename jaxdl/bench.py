@@ -1,0 +1,421 @@
+"""`jaxdl bench`: steps/s of the jaxdl trainer's jitted train step, against the same model in PyTorch eager.
+
+jaxdl bench [WORKLOAD ...] [--repeats N] [--steps N] [--warmup N] [--no-torch] [--out FILE]
+
+For each workload the step timed is `TrainSetup(config).train_step`, the donated, sharded, jitted step that
+`jaxdl train` runs. Inputs are synthetic, pre-built global batches (no data pipeline in the timing). Protocol,
+the same for both frameworks: the first step (JAX: compile + run), `--warmup` steps, then `--repeats` blocks of
+`--steps` steps, each block ended by a device sync; JAX and torch blocks alternate (J, T, J, T, ...) so that
+machine noise hits both. JSON (one record per workload) goes to stdout and --out; a table goes to stderr.
+
+New workloads (e.g. CNNs) are a `Workload` in WORKLOADS: a config builder, and a torch twin for the comparison.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import resource
+import statistics
+import sys
+import time
+import types
+from typing import Any, Callable
+from unittest import mock
+
+import jax
+import numpy as np
+
+from jaxdl import config as config_lib
+from jaxdl.errors import UserError
+
+NUM_BATCHES = 4  # pre-built batches fed in rotation
+
+
+# ------------------------------------------------------------------------------------------------ workloads
+@dataclasses.dataclass(frozen=True)
+class Workload:
+  """A trainer config, the shapes of its data, and the model's PyTorch twin."""
+  description: str
+  make_config: Callable[[], Any]
+  data_shape: tuple[tuple[int, ...], int]  # (input_shape, num_outputs) when config.data is not loaded
+  real_data: bool = True  # take the shapes from config.data's dataset when it loads
+  torch_model: Callable[[Any, tuple[int, ...], int], Any] | None = None  # None: torch_mlp
+
+
+def _mlp_digits_config():
+  c = config_lib.load_module(config_lib.experiments_dir() / 'mlp_digits.py').get_config()
+  c.train.batch_size = 128  # what the experiment uses; pinned so the bench stays comparable
+  return c
+
+
+def _mlp784_config():
+  c = config_lib.base_config()
+  c.model.name = 'mlp'
+  c.model.hidden = (512, 512)
+  c.model.activation = 'relu'
+  c.model.num_outputs = 10
+  c.data.name = 'synthetic'  # 28x28x1 random inputs (Workload.data_shape)
+  c.optimizer.name = 'adam'
+  c.optimizer.learning_rate = 1e-3
+  c.train.batch_size = 256
+  return c
+
+
+WORKLOADS: dict[str, Workload] = {
+    'mlp_digits': Workload('experiments/mlp_digits.py (the flagship: 8x8 digits MLP), batch 128',
+                           _mlp_digits_config, data_shape=((8, 8, 1), 10)),
+    'mlp784': Workload('MLP 784-512-512-10, relu, Adam 1e-3, batch 256', _mlp784_config,
+                       data_shape=((28, 28, 1), 10), real_data=False),
+}
+
+
+# ---------------------------------------------------------------------------------------------- the trainer
+@contextlib.contextmanager
+def _stand_in_dataset(input_shape, num_outputs):
+  """While TrainSetup is built, config.data resolves to a shapes-only dataset (the bench feeds random data)."""
+  from jaxdl import data as data_lib  # pylint: disable=g-import-not-at-top
+  info = types.SimpleNamespace(input_shape=tuple(input_shape), num_outputs=num_outputs, task='classification')
+  fake = types.SimpleNamespace(info=info)
+  with mock.patch.object(data_lib, 'get_dataset', lambda _cfg: fake, create=True):
+    yield
+
+
+def build_setup(workload: Workload):
+  """(config, TrainSetup, where the data shapes came from) for a workload."""
+  from jaxdl import data as data_lib  # pylint: disable=g-import-not-at-top
+  from jaxdl.train.loop import TrainSetup  # pylint: disable=g-import-not-at-top
+  config = workload.make_config()
+  if workload.real_data:
+    try:
+      data_lib.get_dataset(config.data)
+    except (AttributeError, ImportError, OSError, UserError) as e:  # not loadable here: shapes suffice
+      source = f'stand-in {workload.data_shape[0]} (config.data {config.data.name!r} not loaded: {e})'
+    else:
+      return config, TrainSetup(config), f'config.data {config.data.name!r}'
+  else:
+    source = f'stand-in {workload.data_shape[0]}'
+  with _stand_in_dataset(*workload.data_shape):
+    return config, TrainSetup(config), source
+
+
+def _input_shape(setup) -> tuple[int, ...]:
+  return tuple(int(d) for d in setup.info.input_shape)
+
+
+def synthetic_batches(loss_name: str, input_shape, num_outputs: int, batch_size: int, n: int = NUM_BATCHES,
+                      seed: int = 0) -> list[dict[str, np.ndarray]]:
+  """n random host batches {'inputs', 'targets'} for the loss (class ids, or real targets for regression)."""
+  rng = np.random.default_rng(seed)
+  out = []
+  for _ in range(n):
+    x = rng.standard_normal((batch_size, *input_shape), dtype=np.float32)
+    if loss_name == 'squared_error':
+      y = rng.standard_normal((batch_size, num_outputs), dtype=np.float32)
+    elif loss_name == 'sigmoid_binary_cross_entropy':
+      y = rng.integers(0, 2, batch_size).astype(np.float32)
+    else:
+      y = rng.integers(0, num_outputs, batch_size).astype(np.int32)
+    out.append({'inputs': x, 'targets': y})
+  return out
+
+
+class JaxRunner:
+  """The trainer's jitted step on pre-built global batches."""
+
+  def __init__(self, setup, host_batches):
+    from jaxdl.train import sharding  # pylint: disable=g-import-not-at-top
+    n = jax.process_count()
+    local = [{k: v[:len(v) // n] for k, v in b.items()} for b in host_batches]  # this process's slice
+    self.setup = setup
+    self.batches = [sharding.to_global(b, setup.data_sharding) for b in local]
+    self.state = setup.init_state()
+    jax.block_until_ready(self.state)
+    self.i = 0
+    self.metrics = None
+
+  def run(self, steps: int) -> float:
+    """Runs `steps` steps; returns the seconds until their results are ready."""
+    t0 = time.perf_counter()
+    step, rng, batches = self.setup.train_step, self.setup.step_rng, self.batches
+    state, metrics = self.state, self.metrics
+    for _ in range(steps):
+      state, metrics = step(state, batches[self.i % len(batches)], rng)
+      self.i += 1
+    jax.block_until_ready((state, metrics))
+    dt = time.perf_counter() - t0
+    self.state, self.metrics = state, metrics
+    return dt
+
+  def num_params(self) -> int:
+    from jaxdl.models import count_params  # pylint: disable=g-import-not-at-top
+    return count_params(self.state.params)
+
+  def loss(self) -> float:
+    return float(jax.device_get(self.metrics['loss']))
+
+
+# ---------------------------------------------------------------------------------------------------- torch
+def _torch():
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+    return torch
+  except ImportError:
+    return None
+
+
+def torch_mlp(model_cfg, input_shape, num_outputs):
+  """The flax MLP (jaxdl.models.mlp) as nn.Sequential: Flatten, [Linear, (BN), act, (Dropout)]*, Linear."""
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  acts = {'relu': nn.ReLU, 'tanh': nn.Tanh, 'sigmoid': nn.Sigmoid, 'elu': nn.ELU, 'selu': nn.SELU,
+          'swish': nn.SiLU, 'softplus': nn.Softplus, 'identity': nn.Identity,
+          'leaky_relu': lambda: nn.LeakyReLU(0.01), 'gelu': lambda: nn.GELU(approximate='tanh')}
+  m = dict(model_cfg)
+  act = m.get('activation', 'relu')
+  if act not in acts:
+    raise UserError(f'no torch twin for activation {act!r}', 'one of: ' + ', '.join(sorted(acts)),
+                    'use --no-torch')
+  bn, p, p_in = m.get('batch_norm', False), m.get('dropout_rate', 0.0), m.get('input_dropout_rate', 0.0)
+  layers: list = [nn.Flatten()]
+  if p_in:
+    layers.append(nn.Dropout(p_in))
+  width = math.prod(input_shape)
+  for h in m.get('hidden', (128,)):
+    layers.append(nn.Linear(width, h, bias=not bn))
+    if bn:
+      layers.append(nn.BatchNorm1d(h, momentum=0.1))  # torch momentum 0.1 == flax momentum 0.9
+    layers.append(acts[act]())
+    if p:
+      layers.append(nn.Dropout(p))
+    width = h
+  layers.append(nn.Linear(width, m.get('num_outputs', num_outputs)))
+  return nn.Sequential(*layers)
+
+
+def _torch_optimizer(torch, opt_cfg, params):
+  o = dict(opt_cfg)
+  name, lr = o['name'], o['learning_rate']
+  if name == 'adam':
+    return torch.optim.Adam(params, lr=lr, betas=(o.get('b1', 0.9), o.get('b2', 0.999)), eps=o.get('eps', 1e-8))
+  if name == 'adamw':
+    return torch.optim.AdamW(params, lr=lr, betas=(o.get('b1', 0.9), o.get('b2', 0.999)), eps=o.get('eps', 1e-8),
+                             weight_decay=o.get('weight_decay', 1e-4))
+  if name == 'sgd':
+    return torch.optim.SGD(params, lr=lr)
+  if name in ('momentum', 'nesterov'):
+    return torch.optim.SGD(params, lr=lr, momentum=o.get('momentum', 0.9), nesterov=name == 'nesterov')
+  raise UserError(f'no torch twin for optimizer {name!r}', 'adam, adamw, sgd, momentum or nesterov',
+                  'use --no-torch')
+
+
+def _torch_loss(torch, loss_name):
+  if loss_name == 'softmax_cross_entropy':
+    return torch.nn.CrossEntropyLoss()
+  if loss_name == 'squared_error':
+    return lambda out, y: ((out - y) ** 2).sum(-1).mean()
+  if loss_name == 'sigmoid_binary_cross_entropy':
+    bce = torch.nn.BCEWithLogitsLoss()
+    return lambda out, y: bce(out[:, 0], y)
+  raise UserError(f'no torch twin for loss {loss_name!r}', 'a classification or squared-error loss',
+                  'use --no-torch')
+
+
+class TorchRunner:
+  """A plain PyTorch eager loop: zero_grad, forward, loss, backward, step."""
+
+  def __init__(self, torch, workload: Workload, config, input_shape, num_outputs, host_batches, device):
+    torch.manual_seed(0)
+    self.torch, self.device = torch, device
+    build = workload.torch_model or torch_mlp
+    self.model = build(config.model, input_shape, num_outputs).to(device).train()
+    self.opt = _torch_optimizer(torch, config.optimizer, self.model.parameters())
+    self.loss_fn = _torch_loss(torch, config.loss.name)
+    self.batches = []
+    for b in host_batches:
+      y = torch.from_numpy(b['targets'])
+      self.batches.append((torch.from_numpy(b['inputs']).to(device),
+                           (y.long() if y.dtype == torch.int32 else y).to(device)))
+    self.i = 0
+    self.last = None
+
+  def _sync(self):
+    if self.device.type == 'cuda':
+      self.torch.cuda.synchronize()
+
+  def run(self, steps: int) -> float:
+    t0 = time.perf_counter()
+    model, opt, loss_fn, batches = self.model, self.opt, self.loss_fn, self.batches
+    loss = None
+    for _ in range(steps):
+      x, y = batches[self.i % len(batches)]
+      self.i += 1
+      opt.zero_grad(set_to_none=True)
+      loss = loss_fn(model(x), y)
+      loss.backward()
+      opt.step()
+    self._sync()
+    dt = time.perf_counter() - t0
+    self.last = loss
+    return dt
+
+  def num_params(self) -> int:
+    return int(sum(p.numel() for p in self.model.parameters()))
+
+  def loss(self) -> float:
+    return float(self.last.detach().cpu())
+
+
+# -------------------------------------------------------------------------------------------------- timing
+def _summary(blocks: list[float], steps: int, batch_size: int) -> dict[str, Any]:
+  med = statistics.median(blocks)
+  return {'block_times_s': blocks, 'steps_per_s': steps / med,
+          'step_time_ms': 1e3 * med / steps, 'examples_per_s': steps * batch_size / med}
+
+
+def _jax_peak_memory() -> dict[str, Any]:
+  dev = jax.local_devices()[0]
+  try:
+    stats = dev.memory_stats() or {}
+  except Exception:  # noqa: BLE001 — backends without memory stats
+    stats = {}
+  if 'peak_bytes_in_use' in stats:
+    return {'bytes': int(stats['peak_bytes_in_use']), 'kind': f'{dev.platform} peak_bytes_in_use'}
+  return _process_rss()
+
+
+def _process_rss() -> dict[str, Any]:
+  rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  rss *= 1 if sys.platform == 'darwin' else 1024  # Linux reports KiB
+  return {'bytes': int(rss), 'kind': 'process max RSS (whole process so far: JAX, torch, earlier workloads)'}
+
+
+def _torch_device(torch):
+  if jax.default_backend() == 'gpu' and torch.cuda.is_available():
+    return torch.device('cuda')
+  return torch.device('cpu')
+
+
+def _num_threads() -> int:
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:
+    return os.cpu_count() or 1
+
+
+def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torch: bool) -> dict[str, Any]:
+  """Times one workload; returns its JSON record."""
+  wl = WORKLOADS[name]
+  config, setup, data_source = build_setup(wl)
+  bs = config.train.batch_size
+  shape, num_out = _input_shape(setup), int(setup.info.num_outputs)
+  host = synthetic_batches(config.loss.name, shape, num_out, bs)
+  dev = jax.devices()[0]
+  torch = _torch() if use_torch else None
+  rec: dict[str, Any] = {
+      'workload': name, 'description': wl.description, 'batch_size': bs, 'input_shape': list(shape),
+      'num_outputs': num_out, 'data_shapes_from': data_source, 'model': config.model.to_dict(),
+      'optimizer': config.optimizer.to_dict(), 'loss': config.loss.name, 'repeats': repeats, 'steps': steps,
+      'warmup': warmup, 'jax_version': jax.__version__, 'torch_version': torch.__version__ if torch else None,
+      'platform': dev.platform, 'device': dev.device_kind, 'num_devices': jax.device_count()}
+
+  jr = JaxRunner(setup, host)
+  rec['num_params'] = jr.num_params()
+  tr = None
+  if torch is not None:
+    tr = TorchRunner(torch, wl, config, shape, num_out, host, _torch_device(torch))
+    rec['num_params_torch'] = tr.num_params()
+    rec['param_count_match'] = rec['num_params_torch'] == rec['num_params']
+    if not rec['param_count_match']:  # the comparison would be meaningless: a bug in the torch twin
+      raise AssertionError(f'{name}: torch twin has {rec["num_params_torch"]} parameters, '
+                           f'the flax model {rec["num_params"]}')
+  else:
+    rec['torch_skipped'] = '--no-torch' if not use_torch else 'torch is not installed'
+
+  compile_s = jr.run(1)  # first call: trace + compile + one step
+  if warmup:
+    jr.run(warmup)
+  if tr is not None:
+    torch_first = tr.run(1)
+    if warmup:
+      tr.run(warmup)
+  jb, tb = [], []
+  for _ in range(repeats):  # interleaved: J, T, J, T, ...
+    jb.append(jr.run(steps))
+    if tr is not None:
+      tb.append(tr.run(steps))
+
+  rec['jax'] = dict(compile_time_s=compile_s, **_summary(jb, steps, bs), final_loss=jr.loss(),
+                    peak_memory=_jax_peak_memory())
+  rec['torch'] = rec['ratio'] = None
+  if tr is not None:
+    mem = ({'bytes': int(torch.cuda.max_memory_allocated()), 'kind': 'cuda max_memory_allocated'}
+           if tr.device.type == 'cuda' else _process_rss())
+    rec['torch'] = dict(first_step_s=torch_first, **_summary(tb, steps, bs), final_loss=tr.loss(),
+                        device=str(tr.device), num_threads=torch.get_num_threads(), peak_memory=mem)
+    rec['ratio'] = rec['jax']['steps_per_s'] / rec['torch']['steps_per_s']
+  return rec
+
+
+# ------------------------------------------------------------------------------------------------------ CLI
+class _ArgParser(argparse.ArgumentParser):
+  def error(self, message):
+    raise UserError(f'bad arguments for `jaxdl bench`: {message}', 'see `jaxdl --help`', 'fix the command line')
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+  p = _ArgParser(prog='jaxdl bench', add_help=False)
+  p.add_argument('workloads', nargs='*', metavar='WORKLOAD')
+  p.add_argument('--repeats', type=int, default=5)
+  p.add_argument('--steps', type=int, default=20)
+  p.add_argument('--warmup', type=int, default=5)
+  p.add_argument('--no-torch', action='store_true')
+  p.add_argument('--out', default=None)
+  args = p.parse_args(argv)
+  for w in args.workloads:
+    if w not in WORKLOADS:
+      raise UserError(f'unknown workload {w!r}', 'one of: ' + ', '.join(WORKLOADS),
+                      'run `jaxdl bench` with no workload for all of them')
+  for flag, low in (('repeats', 1), ('steps', 1), ('warmup', 0)):
+    if getattr(args, flag) < low:
+      raise UserError(f'--{flag}={getattr(args, flag)} is too small', f'an integer >= {low}', f'raise --{flag}')
+  if args.out and not pathlib.Path(args.out).resolve().parent.is_dir():
+    raise UserError(f'--out={args.out}: its folder does not exist', 'a path in an existing folder',
+                    'create the folder first')
+  args.workloads = args.workloads or list(WORKLOADS)
+  return args
+
+
+def format_table(results: list[dict]) -> str:
+  rows = [('workload', 'batch', 'jax steps/s', 'torch steps/s', 'ratio', 'jax compile s')]
+  for r in results:
+    t = r['torch']
+    rows.append((r['workload'], str(r['batch_size']), f'{r["jax"]["steps_per_s"]:.1f}',
+                 f'{t["steps_per_s"]:.1f}' if t else '-', f'{r["ratio"]:.2f}x' if r['ratio'] else '-',
+                 f'{r["jax"]["compile_time_s"]:.2f}'))
+  widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+  return '\n'.join('  '.join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+                   for row in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+  args = parse_args(sys.argv[1:] if argv is None else list(argv))
+  torch = None if args.no_torch else _torch()
+  old_threads = torch.get_num_threads() if torch is not None else None
+  if torch is not None:
+    torch.set_num_threads(_num_threads())  # all the cores JAX's CPU backend uses
+  try:
+    results = [bench_workload(w, repeats=args.repeats, steps=args.steps, warmup=args.warmup,
+                              use_torch=not args.no_torch) for w in args.workloads]
+  finally:
+    if torch is not None:
+      torch.set_num_threads(old_threads)
+  text = json.dumps(results, indent=2)
+  print(text)
+  if args.out:
+    pathlib.Path(args.out).write_text(text + '\n', encoding='utf-8')
+  print(format_table(results), file=sys.stderr)
+  return 0

@@ -1,0 +1,97 @@
+"""`jaxdl bench`: the JSON record's structure and sanity (never its speed), and argument errors."""
+import importlib.util
+import json
+import math
+import re
+
+import pytest
+
+from jaxdl import bench, cli
+from jaxdl.errors import UserError
+
+HAS_TORCH = importlib.util.find_spec('torch') is not None
+
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+  out = tmp_path_factory.mktemp('bench') / 'bench.json'
+  code = bench.main(['mlp_digits', '--repeats', '1', '--steps', '2', '--warmup', '1', '--out', str(out)])
+  return code, json.loads(out.read_text())
+
+
+def _positive(x):
+  return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def _check_timing(t, repeats=1):
+  for key in ('steps_per_s', 'step_time_ms', 'examples_per_s'):
+    assert _positive(t[key]), (key, t)
+  assert len(t['block_times_s']) == repeats and all(map(_positive, t['block_times_s']))
+  assert math.isfinite(t['final_loss'])
+  assert _positive(t['peak_memory']['bytes']) and t['peak_memory']['kind']
+
+
+def test_json_record(run):
+  code, results = run
+  assert code == 0
+  assert isinstance(results, list) and len(results) == 1
+  r = results[0]
+  assert r['workload'] == 'mlp_digits' and r['batch_size'] == 128
+  assert r['input_shape'] == [8, 8, 1] and r['num_outputs'] == 10
+  assert (r['repeats'], r['steps'], r['warmup']) == (1, 2, 1)
+  assert r['jax_version'] and r['platform'] and r['num_devices'] >= 1
+  assert _positive(r['num_params'])
+  _check_timing(r['jax'])
+  assert _positive(r['jax']['compile_time_s'])
+  assert abs(r['jax']['examples_per_s'] - 128 * r['jax']['steps_per_s']) < 1e-6 * r['jax']['examples_per_s']
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason='torch is not installed')
+def test_torch_twin_matches(run):
+  r = run[1][0]
+  assert r['torch_version']
+  assert r['num_params_torch'] == r['num_params'] and r['param_count_match'] is True
+  _check_timing(r['torch'])
+  assert r['torch']['num_threads'] >= 1
+  assert _positive(r['ratio'])
+  assert math.isclose(r['ratio'], r['jax']['steps_per_s'] / r['torch']['steps_per_s'])
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason='torch is not installed')
+@pytest.mark.parametrize('name', sorted(bench.WORKLOADS))
+def test_every_torch_twin_has_the_flax_parameter_count(name):
+  import torch  # pylint: disable=g-import-not-at-top
+  from jaxdl.models import count_params  # pylint: disable=g-import-not-at-top
+  wl = bench.WORKLOADS[name]
+  config, setup, _ = bench.build_setup(wl)
+  flax_n = count_params(setup.init_state().params)
+  shape, num_out = tuple(setup.info.input_shape), int(setup.info.num_outputs)
+  twin = (wl.torch_model or bench.torch_mlp)(config.model, shape, num_out)
+  assert sum(p.numel() for p in twin.parameters()) == flax_n
+  assert isinstance(twin, torch.nn.Module)
+
+
+def test_no_torch_and_table(capsys):
+  code = bench.main(['mlp_digits', '--repeats', '1', '--steps', '1', '--warmup', '0', '--no-torch'])
+  captured = capsys.readouterr()
+  assert code == 0
+  r = json.loads(captured.out)[0]
+  assert r['torch'] is None and r['ratio'] is None and r['torch_skipped'] == '--no-torch'
+  assert 'mlp_digits' in captured.err and 'jax steps/s' in captured.err
+
+
+@pytest.mark.parametrize('argv, needle', [
+    (['resnet9000'], "unknown workload 'resnet9000'"),
+    (['--repeats', '0'], '--repeats=0'),
+    (['--steps', 'many'], 'bad arguments'),
+    (['--frobnicate'], 'bad arguments'),
+])
+def test_bad_arguments_are_user_errors(argv, needle):
+  with pytest.raises(UserError, match=re.escape(needle)):
+    bench.main(argv)
+
+
+def test_cli_reports_one_line(capsys):
+  assert cli.main(['bench', 'resnet9000']) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith('jaxdl: error: unknown workload')
