@@ -23,7 +23,6 @@ import resource
 import statistics
 import sys
 import time
-import types
 from typing import Any, Callable
 from unittest import mock
 
@@ -42,8 +41,7 @@ class Workload:
   """A trainer config, the shapes of its data, and the model's PyTorch twin."""
   description: str
   make_config: Callable[[], Any]
-  data_shape: tuple[tuple[int, ...], int]  # (input_shape, num_outputs) when config.data is not loaded
-  real_data: bool = True  # take the shapes from config.data's dataset when it loads
+  data_shape: tuple[tuple[int, ...], int]  # (input_shape, num_outputs) if config.data does not load here
   torch_model: Callable[[Any, tuple[int, ...], int], Any] | None = None  # None: torch_mlp
 
 
@@ -59,7 +57,7 @@ def _mlp784_config():
   c.model.hidden = (512, 512)
   c.model.activation = 'relu'
   c.model.num_outputs = 10
-  c.data.name = 'synthetic'  # 28x28x1 random inputs (Workload.data_shape)
+  c.data.name = 'digits28'  # only its shapes (28x28x1, 10 classes): the bench feeds random inputs
   c.optimizer.name = 'adam'
   c.optimizer.learning_rate = 1e-3
   c.train.batch_size = 256
@@ -69,19 +67,18 @@ def _mlp784_config():
 WORKLOADS: dict[str, Workload] = {
     'mlp_digits': Workload('experiments/mlp_digits.py (the flagship: 8x8 digits MLP), batch 128',
                            _mlp_digits_config, data_shape=((8, 8, 1), 10)),
-    'mlp784': Workload('MLP 784-512-512-10, relu, Adam 1e-3, batch 256', _mlp784_config,
-                       data_shape=((28, 28, 1), 10), real_data=False),
+    'mlp784': Workload('MLP 784-512-512-10, relu, no dropout, Adam 1e-3, batch 256', _mlp784_config,
+                       data_shape=((28, 28, 1), 10)),
 }
 
 
 # ---------------------------------------------------------------------------------------------- the trainer
 @contextlib.contextmanager
-def _stand_in_dataset(input_shape, num_outputs):
+def _stand_in_dataset(name, input_shape, num_outputs):
   """While TrainSetup is built, config.data resolves to a shapes-only dataset (the bench feeds random data)."""
   from jaxdl import data as data_lib  # pylint: disable=g-import-not-at-top
-  info = types.SimpleNamespace(input_shape=tuple(input_shape), num_outputs=num_outputs, task='classification')
-  fake = types.SimpleNamespace(info=info)
-  with mock.patch.object(data_lib, 'get_dataset', lambda _cfg: fake, create=True):
+  info = data_lib.DatasetInfo(name, 'classification', tuple(input_shape), num_outputs, {})
+  with mock.patch.object(data_lib, 'get_dataset', lambda _cfg: data_lib.Dataset(info, {})):
     yield
 
 
@@ -90,16 +87,13 @@ def build_setup(workload: Workload):
   from jaxdl import data as data_lib  # pylint: disable=g-import-not-at-top
   from jaxdl.train.loop import TrainSetup  # pylint: disable=g-import-not-at-top
   config = workload.make_config()
-  if workload.real_data:
-    try:
-      data_lib.get_dataset(config.data)
-    except (AttributeError, ImportError, OSError, UserError) as e:  # not loadable here: shapes suffice
-      source = f'stand-in {workload.data_shape[0]} (config.data {config.data.name!r} not loaded: {e})'
-    else:
-      return config, TrainSetup(config), f'config.data {config.data.name!r}'
+  try:
+    data_lib.get_dataset(config.data)  # e.g. an unprepared TFDS dataset fails here
+  except (ImportError, OSError, UserError) as e:
+    source = f'stand-in {workload.data_shape} (config.data {config.data.name!r} did not load: {e})'
   else:
-    source = f'stand-in {workload.data_shape[0]}'
-  with _stand_in_dataset(*workload.data_shape):
+    return config, TrainSetup(config), f'config.data {config.data.name!r}'
+  with _stand_in_dataset(config.data.name, *workload.data_shape):
     return config, TrainSetup(config), source
 
 
@@ -299,6 +293,13 @@ def _torch_device(torch):
   return torch.device('cpu')
 
 
+def _loadavg() -> float | None:
+  try:
+    return os.getloadavg()[0]
+  except OSError:
+    return None
+
+
 def _num_threads() -> int:
   try:
     return len(os.sched_getaffinity(0))
@@ -320,7 +321,8 @@ def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torc
       'num_outputs': num_out, 'data_shapes_from': data_source, 'model': config.model.to_dict(),
       'optimizer': config.optimizer.to_dict(), 'loss': config.loss.name, 'repeats': repeats, 'steps': steps,
       'warmup': warmup, 'jax_version': jax.__version__, 'torch_version': torch.__version__ if torch else None,
-      'platform': dev.platform, 'device': dev.device_kind, 'num_devices': jax.device_count()}
+      'platform': dev.platform, 'device': dev.device_kind, 'num_devices': jax.device_count(),
+      'cpu_count': _num_threads(), 'load_average_before': _loadavg()}
 
   jr = JaxRunner(setup, host)
   rec['num_params'] = jr.num_params()
@@ -357,6 +359,7 @@ def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torc
     rec['torch'] = dict(first_step_s=torch_first, **_summary(tb, steps, bs), final_loss=tr.loss(),
                         device=str(tr.device), num_threads=torch.get_num_threads(), peak_memory=mem)
     rec['ratio'] = rec['jax']['steps_per_s'] / rec['torch']['steps_per_s']
+  rec['load_average_after'] = _loadavg()  # 1-min load: other work on the machine skews both frameworks
   return rec
 
 
@@ -401,8 +404,16 @@ def format_table(results: list[dict]) -> str:
                    for row in rows)
 
 
+USAGE = ('usage: jaxdl bench [WORKLOAD ...] [--repeats N] [--steps N] [--warmup N] [--no-torch] [--out FILE]\n'
+         '  workloads: ' + ', '.join(WORKLOADS) + ' (default: all)')
+
+
 def main(argv: list[str] | None = None) -> int:
-  args = parse_args(sys.argv[1:] if argv is None else list(argv))
+  argv = sys.argv[1:] if argv is None else list(argv)
+  if '-h' in argv or '--help' in argv:
+    print(USAGE)
+    return 0
+  args = parse_args(argv)
   torch = None if args.no_torch else _torch()
   old_threads = torch.get_num_threads() if torch is not None else None
   if torch is not None:
@@ -418,4 +429,8 @@ def main(argv: list[str] | None = None) -> int:
   if args.out:
     pathlib.Path(args.out).write_text(text + '\n', encoding='utf-8')
   print(format_table(results), file=sys.stderr)
+  load = max((r['load_average_before'] or 0.0) for r in results)
+  if load >= 0.5 * _num_threads():
+    print(f'note: 1-min load average was {load:.1f} on {_num_threads()} cores before a workload: other '
+          'processes share the CPU, so these timings are noisy', file=sys.stderr)
   return 0

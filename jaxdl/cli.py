@@ -36,9 +36,21 @@ def load_config(argv: list[str]):
   paths = [a.split('=', 1)[1] for a in argv if a.startswith('--config=')]
   if not paths:
     raise UserError('no --config given', '--config=experiments/<name>.py', 'see `jaxdl list` for the experiments')
-  config_lib.load_module(paths[-1])  # clear error for a missing or broken file
+  base = config_lib.load_module(paths[-1]).get_config()  # clear error for a missing or broken file
+  for a in argv:
+    if a.startswith('--config.'):
+      path = a[len('--config.'):].split('=', 1)[0].split('.')
+      node = base
+      for i, key in enumerate(path):
+        keys = list(node.keys()) if hasattr(node, 'keys') else []
+        if key not in keys:
+          where = 'config' + ''.join('.' + k for k in path[:i])
+          raise UserError(f'unknown config key --config.{".".join(path)}',
+                          f'one of the keys of {where}: ' + ', '.join(sorted(keys)), 'fix the spelling')
+        node = node[key]
   fv = flags.FlagValues()
-  config_flags.DEFINE_config_file('config', default=None, flag_values=fv, lock_config=True)
+  config_flags.DEFINE_config_file('config', default=None, flag_values=fv, lock_config=True,
+                                 sys_argv=['jaxdl'] + argv)
   try:
     fv(['jaxdl'] + argv)
     config = fv.config

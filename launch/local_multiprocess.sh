@@ -21,8 +21,9 @@ done
 trap 'kill "${pids[@]}" 2>/dev/null' INT TERM
 status=0
 for pid in "${pids[@]}"; do
-  if ! wait "$pid"; then
-    rc=$?
+  wait "$pid"
+  rc=$?
+  if [ "$rc" -ne 0 ]; then
     [ "$status" -eq 0 ] && status=$rc
     kill "${pids[@]}" 2>/dev/null  # one failed: the others would wait forever in a collective
   fi

@@ -17,6 +17,7 @@ def small_digits_config(num_steps=60, **train):
   c = config_lib.load_module(REPO / 'experiments' / 'mlp_digits.py').get_config()
   c.model.hidden = (32,)
   c.model.dropout_rate = 0.0
+  c.optimizer.learning_rate = 0.01
   c.train.num_steps = num_steps
   c.train.batch_size = 32
   c.train.log_every = 10
@@ -30,7 +31,7 @@ def small_digits_config(num_steps=60, **train):
 def overrides(num_steps=60, **train) -> list[str]:
   """The same small config as command-line overrides of experiments/mlp_digits.py."""
   args = [f'--config={REPO / "experiments" / "mlp_digits.py"}', '--config.model.hidden=(32,)',
-          '--config.model.dropout_rate=0.0', f'--config.train.num_steps={num_steps}', '--config.train.batch_size=32',
+          '--config.model.dropout_rate=0.0', '--config.optimizer.learning_rate=0.01', f'--config.train.num_steps={num_steps}', '--config.train.batch_size=32',
           '--config.train.log_every=10', '--config.train.eval_every=30', '--config.train.checkpoint_every=20']
   return args + [f'--config.train.{k}={v}' for k, v in train.items()]
 

@@ -95,3 +95,17 @@ def test_cli_reports_one_line(capsys):
   assert cli.main(['bench', 'resnet9000']) == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and err[0].startswith('jaxdl: error: unknown workload')
+
+
+def test_unloadable_dataset_falls_back_to_its_shapes(monkeypatch, tmp_path):
+  monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path))  # nothing prepared there
+  def config():
+    c = bench._mlp784_config()  # pylint: disable=protected-access
+    c.data.name = 'fashion_mnist'
+    return c
+  wl = bench.Workload('unprepared TFDS data', config, data_shape=((28, 28, 1), 10))
+  _, setup, source = bench.build_setup(wl)
+  assert source.startswith('stand-in') and 'fashion_mnist' in source
+  assert tuple(setup.info.input_shape) == (28, 28, 1) and setup.info.num_outputs == 10
+  runner = bench.JaxRunner(setup, bench.synthetic_batches('softmax_cross_entropy', (28, 28, 1), 10, 256, n=1))
+  assert _positive(runner.run(1)) and math.isfinite(runner.loss())

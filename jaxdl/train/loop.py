@@ -111,7 +111,20 @@ class TrainSetup:
                              in_shardings=(self.repl, self.data_sharding), out_shardings=self.repl)
 
   def init_state(self) -> TrainState:
-    return self._init(self.init_rng)
+    state = self._init(self.init_rng)
+    params = state.params
+    if hasattr(self.model, 'init_from_data'):
+      # Data-dependent initialisation (e.g. RBF centres by k-means++ on the training inputs).
+      x = training_inputs(self.dataset, self.config.data.get('train_split', 'train'),
+                          self.config.train.init_from_data_examples)
+      params = jax.jit(self.model.init_from_data, out_shardings=self.repl)(
+          params, jax.random.fold_in(self.init_rng, 7), x)
+    if self.config.train.init_from:
+      params = load_params(self.config.train.init_from, params)
+    if params is not state.params:
+      params = jax.device_put(params, self.repl)
+      state = state.replace(params=params, opt_state=jax.jit(self.tx.init, out_shardings=self.repl)(params))
+    return state
 
   def checkpointer(self, workdir: pathlib.Path, read_only: bool = False) -> Checkpointer:
     t = self.config.train
@@ -128,6 +141,43 @@ class TrainSetup:
     sums = jax.device_get(sums)
     count = float(sums.pop('count'))
     return {k: float(v) / count for k, v in sums.items()}
+
+
+def training_inputs(dataset, split: str, limit: int) -> np.ndarray:
+  """The first `limit` inputs of a split, in order, through the same pipeline as evaluation."""
+  out, n = [], 0
+  for batch in data_lib.eval_batches(dataset, split, global_batch_size=min(limit, 1024)):
+    keep = batch['mask'] > 0
+    out.append(np.asarray(batch['inputs'])[keep])
+    n += int(keep.sum())
+    if n >= limit:
+      break
+  return np.concatenate(out)[:limit]
+
+
+def load_params(workdir: str, like: Any) -> Any:
+  """The latest parameters of another run (warm start / transfer): the tree must have the same structure."""
+  path = pathlib.Path(workdir)
+  ck = path / 'checkpoints'
+  steps = sorted(int(p.name) for p in ck.iterdir() if p.name.isdigit()) if ck.is_dir() else []
+  if not steps:
+    raise UserError(f'train.init_from={workdir!r} has no checkpoints', 'the --workdir of a finished run',
+                    'train that run first or fix the path')
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  try:
+    with ocp.CheckpointManager(ck.absolute(), options=ocp.CheckpointManagerOptions(read_only=True),
+                               item_names=('state', 'data', 'meta')) as mngr:
+      restored = mngr.restore(steps[-1], args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+  except Exception as e:  # noqa: BLE001
+    raise UserError(f'train.init_from={workdir!r}: checkpoint {steps[-1]} is unreadable ({str(e)[:200]})',
+                    'a checkpoint written by `jaxdl train`', 'fix the path') from e
+  params = restored.state['params']
+  want = jax.tree_util.tree_structure(like)
+  if jax.tree_util.tree_structure(params) != want or any(
+      np.shape(a) != np.shape(b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(like))):
+    raise UserError(f'train.init_from={workdir!r} holds parameters of another shape', 'a run of the same model',
+                    'use a matching run (or replace the head with transfer learning)')
+  return jax.tree.map(lambda a, b: np.asarray(a, dtype=b.dtype), params, like)
 
 
 def _mean(records: list[dict]) -> dict[str, float]:
