@@ -47,6 +47,13 @@ class ClaimResult:
       raise ValueError(f'status {self.status!r} not in {STATUSES}')
 
 
+def vec(a, digits: int = 4) -> str:
+  """A short, readable vector: [1.9907, 3.0085]."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  return '[' + ', '.join(f'{float(v):.{digits}g}' if abs(float(v)) >= 1e4 or (v and abs(float(v)) < 1e-3)
+                         else f'{round(float(v), digits)}' for v in np.ravel(np.asarray(a))) + ']'
+
+
 def verdict(ok: bool) -> str:
   return 'pass' if ok else 'fail'
 
@@ -71,15 +78,15 @@ class Context:
     if not self.quiet:
       print(f'[{self.experiment}] {msg}', file=sys.stderr, flush=True)
 
-  def train(self, config, name: str = '') -> dict[str, Any]:
-    """Runs the one trainer on `config` in a fresh workdir; returns its summary."""
+  def train(self, config, name: str = '', return_state: bool = False):
+    """Runs the one trainer on `config` in a fresh workdir; returns its summary (and final state)."""
     import shutil  # pylint: disable=g-import-not-at-top
 
     from jaxdl.train.loop import train_and_evaluate  # pylint: disable=g-import-not-at-top
     wd = self.workdir(name)
     if wd.exists():
       shutil.rmtree(wd)
-    return train_and_evaluate(config, wd, quiet=True)
+    return train_and_evaluate(config, wd, quiet=True, return_state=return_state)
 
 
 def experiments_with_claims() -> dict[str, Any]:

@@ -78,6 +78,21 @@ def from_arrays(name: str, task: str, splits: Mapping[str, tuple[np.ndarray, np.
   return Dataset(info, conv)
 
 
+def split_arrays(dataset: Dataset, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """(inputs, targets) of a split (its first `limit` examples), in order, read through the eval pipeline."""
+  n = len(dataset.source(split))
+  limit = n if limit is None else min(limit, n)
+  xs, ys, got = [], [], 0
+  for batch in eval_batches(dataset, split, global_batch_size=min(limit, 4096)):
+    keep = batch['mask'] > 0
+    xs.append(batch['inputs'][keep])
+    ys.append(batch['targets'][keep])
+    got += int(keep.sum())
+    if got >= limit:
+      break
+  return np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]
+
+
 _CACHE: dict[tuple, Dataset] = {}
 
 

@@ -19,6 +19,7 @@ class MLP(nn.Module):
   dropout_rate: float = 0.0
   input_dropout_rate: float = 0.0
   batch_norm: bool = False
+  output_bias: bool = True
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -33,4 +34,4 @@ class MLP(nn.Module):
       x = act(x)
       if self.dropout_rate:
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return nn.Dense(self.num_outputs, name='head')(x)
+    return nn.Dense(self.num_outputs, use_bias=self.output_bias, name='head')(x)

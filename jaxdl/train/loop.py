@@ -115,8 +115,8 @@ class TrainSetup:
     params = state.params
     if hasattr(self.model, 'init_from_data'):
       # Data-dependent initialisation (e.g. RBF centres by k-means++ on the training inputs).
-      x = training_inputs(self.dataset, self.config.data.get('train_split', 'train'),
-                          self.config.train.init_from_data_examples)
+      x, _ = data_lib.split_arrays(self.dataset, self.config.data.get('train_split', 'train'),
+                                   self.config.train.init_from_data_examples)
       params = jax.jit(self.model.init_from_data, out_shardings=self.repl)(
           params, jax.random.fold_in(self.init_rng, 7), x)
     if self.config.train.init_from:
@@ -141,18 +141,6 @@ class TrainSetup:
     sums = jax.device_get(sums)
     count = float(sums.pop('count'))
     return {k: float(v) / count for k, v in sums.items()}
-
-
-def training_inputs(dataset, split: str, limit: int) -> np.ndarray:
-  """The first `limit` inputs of a split, in order, through the same pipeline as evaluation."""
-  out, n = [], 0
-  for batch in data_lib.eval_batches(dataset, split, global_batch_size=min(limit, 1024)):
-    keep = batch['mask'] > 0
-    out.append(np.asarray(batch['inputs'])[keep])
-    n += int(keep.sum())
-    if n >= limit:
-      break
-  return np.concatenate(out)[:limit]
 
 
 def load_params(workdir: str, like: Any) -> Any:
@@ -184,8 +172,9 @@ def _mean(records: list[dict]) -> dict[str, float]:
   return {k: float(np.mean([r[k] for r in records])) for k in records[0]} if records else {}
 
 
-def train_and_evaluate(config, workdir: str | os.PathLike, *, quiet: bool = False) -> dict[str, Any]:
-  """Trains (or resumes) `config` in `workdir`; returns the summary also written to summary.json."""
+def train_and_evaluate(config, workdir: str | os.PathLike, *, quiet: bool = False, return_state: bool = False):
+  """Trains (or resumes) `config` in `workdir`; returns the summary also written to summary.json
+  (and the final TrainState with `return_state=True`)."""
   wall_start = time.time()
   workdir = pathlib.Path(workdir)
   s = TrainSetup(config)
@@ -347,7 +336,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, quiet: bool = Fals
   }
   if lead and stop_reason != 'preempted':
     _write_json_atomic(workdir / 'summary.json', summary)
-  return summary
+  return (summary, state) if return_state else summary
 
 
 def evaluate_checkpoint(config, workdir: str | os.PathLike, checkpoint: str = 'latest',
