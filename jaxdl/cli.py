@@ -222,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     print(USAGE)
     return 0 if argv else 2
   cmd = COMMANDS.get(argv[0])
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  absl_logging.set_verbosity(absl_logging.ERROR)   # library chatter (orbax, tfds) off; our own lines stay
   try:
     if cmd is None:
       raise UserError(f'unknown command {argv[0]!r}', 'one of: ' + ', '.join(COMMANDS), 'see `jaxdl --help`')

@@ -26,10 +26,10 @@ def toy_regression(*, num_examples: int = 30, num_test: int = 100, seed: int = 0
                    description='1-D smooth function + Gaussian noise; held-out test points')
 def noisy_function(*, function: str = 'sin', num_examples: int = 20, num_test: int = 200, noise: float = 0.1,
                    seed: int = 0) -> Dataset:
-  """y = f(x) + N(0, noise²) on x ∈ [−1, 1]; f ∈ {sin: sin(πx)·... , runge, cubic}. Test points are noise-free
-  draws of the same law (with noise), for held-out error."""
+  """y = f(x) + N(0, noise²), x ~ U(−1, 1); f ∈ {sin: sin(πx), runge: 1/(1 + 25x²), cubic: x³ − x/2,
+  wavy: 3(x³ − 0.6x) + cos 3x}. The test split is fresh draws of the same law, for held-out error."""
   fns = {'sin': lambda x: np.sin(np.pi * x), 'runge': lambda x: 1.0 / (1.0 + 25.0 * x ** 2),
-         'cubic': lambda x: x ** 3 - 0.5 * x, 'louppe': lambda x: (x ** 3 - 0.6 * x) * 3 + np.cos(3 * x)}
+         'cubic': lambda x: x ** 3 - 0.5 * x, 'wavy': lambda x: 3 * (x ** 3 - 0.6 * x) + np.cos(3 * x)}
   if function not in fns:
     from jaxdl.errors import UserError  # pylint: disable=g-import-not-at-top
     raise UserError(f'unknown config.data.function {function!r}', 'one of: ' + ', '.join(fns), 'fix it')
