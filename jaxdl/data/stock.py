@@ -45,9 +45,13 @@ class TfdsSource:
     r = self._src[int(i)]
     return {'inputs': np.asarray(r['image'], np.float32) / 255.0, 'targets': np.int32(r['label'])}
 
-  def get_batch(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+  def records(self, idx: np.ndarray) -> list:
+    """One batched ArrayRecord read when the source supports it."""
     getitems = getattr(self._src, '__getitems__', None)
-    records = getitems([int(i) for i in idx]) if getitems else [self._src[int(i)] for i in idx]
+    return getitems([int(i) for i in idx]) if getitems else [self._src[int(i)] for i in idx]
+
+  def get_batch(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+    records = self.records(idx)
     return {'inputs': np.stack([np.asarray(r['image']) for r in records]).astype(np.float32) / 255.0,
             'targets': np.asarray([r['label'] for r in records], np.int32)}
 
