@@ -4,6 +4,7 @@ Reproduces: L12 (a 3→4→2 MLP has (4·3+4)+(2·4+2) = 26 parameters; a 3→2�
 Command:    jaxdl summary mlp --input-shape=3 --model.hidden='(4,)' --model.num_outputs=2
             jaxdl summary mlp --input-shape=3 --model.hidden='(2, 2)' --model.num_outputs=1 --model.output_bias=False
             jaxdl reproduce param_counts --out=report/
+            jaxdl train --config=experiments/param_counts.py --workdir=runs/param_counts   (trains the 4-unit MLP)
 Expected:   26 and 16. (`get_config()` trains the same 4-unit sigmoid MLP on the 2-D blobs: a 2→4→2 network.)
 CPU time:   ≈ 3 s.
 """

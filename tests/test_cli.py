@@ -45,7 +45,7 @@ def test_list_shows_experiments_with_claims_and_datasets(capsys):
   assert cli.main(['list', '--json']) == 0
   rows = {r['experiment']: r for r in json.loads(capsys.readouterr().out)}
   assert rows['mlp_digits']['dataset'] == 'digits'
-  assert rows['linear_regression']['claims'] == ['L5']
+  assert rows['linear_regression']['claims'] == ['L4', 'L5', 'L6']
 
 
 def test_batch_not_divisible_by_devices_is_one_line_exit_2(tmp_path):

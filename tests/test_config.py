@@ -16,7 +16,8 @@ def _cfg():
 
 def test_every_experiment_config_validates():
   for name, module in config_lib.list_experiments():
-    assert module.__doc__ and 'jaxdl train' in module.__doc__, f'{name}: docstring must give the command'
+    doc = module.__doc__ or ''
+    assert 'Command:' in doc and 'jaxdl ' in doc and 'Expected:' in doc, f'{name}: docstring must give the command'
     config_lib.validate(module.get_config())
 
 
