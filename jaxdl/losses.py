@@ -48,10 +48,41 @@ def squared_error(outputs, batch, *, scale: float = 1.0):
   return {'loss': scale * err, 'mse': err / max(1, outputs[0].size)}
 
 
+PENALTY_KEYS = ('l1', 'l2')   # config.loss.l1 / l2: coefficients of α‖θ‖₁ and α‖θ‖₂² on the weights
+
+
 def check_config(loss_config) -> None:
-  cfg = dict(loss_config)
+  cfg = {k: v for k, v in dict(loss_config).items() if k not in PENALTY_KEYS}
   fn = LOSSES.get(cfg.pop('name'))
-  check_kwargs('loss', cfg, {k for k in _kwonly(fn)}, f'loss {loss_config.name!r}')
+  check_kwargs('loss', cfg, {k for k in _kwonly(fn)} ,
+               f'loss {loss_config.name!r} (generic keys: {", ".join(PENALTY_KEYS)})')
+  for k in PENALTY_KEYS:
+    if float(loss_config.get(k, 0.0)) < 0:
+      from jaxdl.errors import UserError  # pylint: disable=g-import-not-at-top
+      raise UserError(f'config.loss.{k}={loss_config[k]} is negative', 'a coefficient >= 0', f'fix config.loss.{k}')
+
+
+def is_weight(path) -> bool:
+  """Penalties apply to weights (kernels, embeddings), not to biases or normalisation scales (course convention)."""
+  name = jax.tree_util.keystr(path)
+  return not any(s in name for s in ("'bias'", "'scale'", "'mean'", "'var'"))
+
+
+def build_penalty(loss_config):
+  """params -> l1·Σ|w| + l2·Σw² over the weights, or None when both are 0."""
+  l1, l2 = float(loss_config.get('l1', 0.0)), float(loss_config.get('l2', 0.0))
+  if not (l1 or l2):
+    return None
+
+  def penalty(params):
+    leaves = [x for p, x in jax.tree_util.tree_flatten_with_path(params)[0] if is_weight(p)]
+    total = 0.0
+    if l1:
+      total += l1 * sum(jnp.sum(jnp.abs(x)) for x in leaves)
+    if l2:
+      total += l2 * sum(jnp.sum(x * x) for x in leaves)
+    return total
+  return penalty
 
 
 def _kwonly(fn):
@@ -61,7 +92,7 @@ def _kwonly(fn):
 
 def build_loss(loss_config) -> LossFn:
   check_config(loss_config)
-  cfg = dict(loss_config)
+  cfg = {k: v for k, v in dict(loss_config).items() if k not in PENALTY_KEYS}
   return functools.partial(LOSSES.get(cfg.pop('name')), **cfg)
 
 

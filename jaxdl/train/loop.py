@@ -22,7 +22,7 @@ import numpy as np
 from jaxdl import config as config_lib
 from jaxdl import data as data_lib
 from jaxdl.errors import UserError
-from jaxdl.losses import build_loss
+from jaxdl.losses import build_loss, build_penalty
 from jaxdl.models import build_model, count_params
 from jaxdl.optim import build_optimizer
 from jaxdl.train import sharding
@@ -104,7 +104,8 @@ class TrainSetup:
     self.abstract_state = jax.eval_shape(init, self.init_rng)
     self.abstract_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.repl),
                                        self.abstract_state)
-    self.train_step = jax.jit(make_train_step(self.model, self.loss_fn, self.tx, t.grad_accum_steps),
+    self.train_step = jax.jit(make_train_step(self.model, self.loss_fn, self.tx, t.grad_accum_steps,
+                                              build_penalty(config.loss)),
                               in_shardings=(self.repl, self.data_sharding, self.repl),
                               out_shardings=(self.repl, self.repl), donate_argnums=(0,))
     self.eval_step = jax.jit(make_eval_step(self.model, self.loss_fn),

@@ -25,15 +25,25 @@ def _apply(model, params, model_state, inputs, train: bool, rng):
   return model.apply(variables, inputs, train=train, rngs=rngs), model_state
 
 
-def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation,
-                    grad_accum_steps: int = 1) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
-  """Builds `train_step(state, batch, rng) -> (state, metrics)` (metrics: batch means, plus grad_norm)."""
+def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, grad_accum_steps: int = 1,
+                    penalty_fn: Callable[[Any], jax.Array] | None = None
+                    ) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
+  """Builds `train_step(state, batch, rng) -> (state, metrics)` (metrics: batch means, plus grad_norm).
+
+  `penalty_fn(params)` (e.g. an L1/L2 penalty) is added to the data loss; metrics report both. The optimiser
+  receives the loss as `value` (optax's extra-args protocol), which reduce-on-plateau and line searches use.
+  """
+  tx = optax.with_extra_args_support(tx)
 
   def loss_and_metrics(params, model_state, batch, rng):
     outputs, new_model_state = _apply(model, params, model_state, batch['inputs'], True, rng)
     per_example = loss_fn(outputs, batch)
     metrics = {k: jnp.mean(v) for k, v in per_example.items()}
-    return metrics['loss'], (metrics, new_model_state)
+    total = metrics['loss']
+    if penalty_fn is not None:
+      metrics['penalty'] = penalty_fn(params)
+      total = total + metrics['penalty']
+    return total, (metrics, new_model_state)
 
   grad_fn = jax.value_and_grad(loss_and_metrics, has_aux=True)
 
@@ -56,7 +66,7 @@ def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation,
       (grads, model_state), ms = jax.lax.scan(body, (zeros, state.model_state), (jnp.arange(k), micro))
       grads = jax.tree.map(lambda g: g / k, grads)
       metrics = jax.tree.map(jnp.mean, ms)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params, value=metrics['loss'] + metrics.get('penalty', 0.0))
     params = optax.apply_updates(state.params, updates)
     metrics['grad_norm'] = optax.global_norm(grads)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, model_state=model_state)
