@@ -48,7 +48,7 @@ def squared_error(outputs, batch, *, scale: float = 1.0):
   return {'loss': scale * err, 'mse': err / max(1, outputs[0].size)}
 
 
-PENALTY_KEYS = ('l1', 'l2')   # config.loss.l1 / l2: coefficients of α‖θ‖₁ and α‖θ‖₂² on the weights
+PENALTY_KEYS = ('l1', 'l2')   # config.loss.l1 / l2: α of the notes' α‖θ‖₁ and (α/2)‖θ‖₂² on the weights
 
 
 def check_config(loss_config) -> None:
@@ -69,7 +69,7 @@ def is_weight(path) -> bool:
 
 
 def build_penalty(loss_config):
-  """params -> l1·Σ|w| + l2·Σw² over the weights, or None when both are 0."""
+  """params -> l1·Σ|w| + (l2/2)·Σw² over the weights (seed 000 "Regularization": ∇ = α sign(θ), αθ), or None."""
   l1, l2 = float(loss_config.get('l1', 0.0)), float(loss_config.get('l2', 0.0))
   if not (l1 or l2):
     return None
@@ -80,7 +80,7 @@ def build_penalty(loss_config):
     if l1:
       total += l1 * sum(jnp.sum(jnp.abs(x)) for x in leaves)
     if l2:
-      total += l2 * sum(jnp.sum(x * x) for x in leaves)
+      total += 0.5 * l2 * sum(jnp.sum(x * x) for x in leaves)
     return total
   return penalty
 

@@ -110,7 +110,7 @@ def test_optimizer_chain_clips_global_norm():
   assert optax.global_norm(upd) <= 1.0 + 1e-6
 
 
-def test_l2_penalty_adds_two_alpha_w_to_the_gradient_of_weights_only():
+def test_l2_penalty_adds_alpha_w_to_the_gradient_of_weights_only():
   from jaxdl.losses import build_penalty  # pylint: disable=g-import-not-at-top
   model, loss, tx, state = _linear_setup(lr=0.1)
   pen = build_penalty(ml_collections.ConfigDict({'name': 'squared_error', 'l2': 0.5}))
@@ -119,7 +119,7 @@ def test_l2_penalty_adds_two_alpha_w_to_the_gradient_of_weights_only():
   plain, _ = make_train_step(model, loss, tx)(state, {'inputs': x, 'targets': y}, jax.random.PRNGKey(0))
   reg, m = make_train_step(model, loss, tx, penalty_fn=pen)(state, {'inputs': x, 'targets': y}, jax.random.PRNGKey(0))
   w = state.params['dense']['kernel']
-  # θ_reg − θ_plain = −lr · ∂(α‖w‖²)/∂w = −0.1 · 2 · 0.5 · w on the kernel; the bias is not penalised.
-  np.testing.assert_allclose(reg.params['dense']['kernel'] - plain.params['dense']['kernel'], -0.1 * w, rtol=1e-5)
+  # θ_reg − θ_plain = −lr · ∂((α/2)‖w‖²)/∂w = −0.1 · 0.5 · w on the kernel; the bias is not penalised.
+  np.testing.assert_allclose(reg.params['dense']['kernel'] - plain.params['dense']['kernel'], -0.05 * w, rtol=1e-5)
   np.testing.assert_allclose(reg.params['dense']['bias'], plain.params['dense']['bias'])
-  np.testing.assert_allclose(m['penalty'], 0.5 * np.sum(np.asarray(w) ** 2), rtol=1e-6)
+  np.testing.assert_allclose(m['penalty'], 0.25 * np.sum(np.asarray(w) ** 2), rtol=1e-6)
