@@ -36,6 +36,9 @@ TRAIN_FIELDS: dict[str, tuple[Any, Any, Any]] = {
     'best_metric': (str, 'loss', None),          # ... plus the best by this eval metric ('' to disable)
     'best_mode': (str, 'min', (lambda v: v in ('min', 'max'), "'min' or 'max'")),
     'early_stopping_patience': (int, 0, _NONNEG),  # evals without improvement before stopping; 0: off
+    'averaging': (str, 'none', (lambda v: v in ('none', 'ema', 'polyak'), "'none', 'ema' or 'polyak'")),
+    'ema_decay': (float, 0.999, (lambda v: 0 < v < 1, 'a number in (0, 1)')),
+    'restore_best': (bool, False, None),         # end on the best checkpoint (early stopping: keep the best model)
     'init_from': (str, '', None),                # workdir of another run: start from its latest params
     'init_from_data_examples': (int, 10000, _POS),  # examples used by a model's data-dependent init (k-means)
 }

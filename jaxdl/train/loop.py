@@ -99,13 +99,14 @@ class TrainSetup:
     self.init_rng, self.step_rng = jax.random.split(root)
     self.key_data = [int(x) for x in np.asarray(jax.random.key_data(root)).ravel()]
 
-    init = lambda rng: create_train_state(self.model, self.tx, rng, self.info.input_shape)
+    averaging = t.averaging != 'none'
+    init = lambda rng: create_train_state(self.model, self.tx, rng, self.info.input_shape, averaging)
     self._init = jax.jit(init, out_shardings=self.repl)
     self.abstract_state = jax.eval_shape(init, self.init_rng)
     self.abstract_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.repl),
                                        self.abstract_state)
     self.train_step = jax.jit(make_train_step(self.model, self.loss_fn, self.tx, t.grad_accum_steps,
-                                              build_penalty(config.loss)),
+                                              build_penalty(config.loss), t.averaging, t.ema_decay),
                               in_shardings=(self.repl, self.data_sharding, self.repl),
                               out_shardings=(self.repl, self.repl), donate_argnums=(0,))
     self.eval_step = jax.jit(make_eval_step(self.model, self.loss_fn),
@@ -124,7 +125,8 @@ class TrainSetup:
       params = load_params(self.config.train.init_from, params)
     if params is not state.params:
       params = jax.device_put(params, self.repl)
-      state = state.replace(params=params, opt_state=jax.jit(self.tx.init, out_shardings=self.repl)(params))
+      state = state.replace(params=params, opt_state=jax.jit(self.tx.init, out_shardings=self.repl)(params),
+                            avg_params=params if state.avg_params is not None else None)
     return state
 
   def checkpointer(self, workdir: pathlib.Path, read_only: bool = False) -> Checkpointer:
@@ -216,6 +218,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, quiet: bool = Fals
   last_good_ckpt = start if start else None
   stop_reason = 'completed'
   compile_time = None
+  restored_step = None
 
   stop_signal = {'term': False}
   def on_term(signum, frame):  # noqa: ARG001
@@ -313,6 +316,12 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, quiet: bool = Fals
         stop_reason = 'early_stopping'
         break
     retire(0)
+    if t.restore_best and stop_reason != 'preempted' and best['step'] not in (None, step):
+      # Early stopping keeps the model with the best validation metric (seed 000, "Early stopping").
+      ckpt.wait()
+      state, _, _ = ckpt.restore(best['step'], s.abstract_state)
+      last_eval = s.evaluate(state)
+      restored_step = best['step']
   finally:
     try:
       ckpt.close()  # waits for the async save in flight
@@ -327,6 +336,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, quiet: bool = Fals
       'train': last_train,
       'eval': last_eval,
       'best': {'step': best['step'], t.best_metric or 'metric': best['value']},
+      'restored_best_step': restored_step,
       'params_fingerprint': params_fingerprint(state.params),
       'num_params': count_params(state.params),
       'wall_time_s': time.time() - wall_start,

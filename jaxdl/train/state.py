@@ -16,6 +16,7 @@ class TrainState:
   params: Any
   opt_state: Any
   model_state: Any           # mutable collections other than params, e.g. {'batch_stats': ...}; {} if none
+  avg_params: Any = None     # running average of the weights (EMA or Polyak), when train.averaging is on
 
 
 def init_variables(model, rng: jax.Array, input_shape: tuple[int, ...], batch: int = 2):
@@ -28,10 +29,10 @@ def init_variables(model, rng: jax.Array, input_shape: tuple[int, ...], batch: i
   return params, variables
 
 
-def create_train_state(model, tx, rng: jax.Array, input_shape: tuple[int, ...]) -> TrainState:
+def create_train_state(model, tx, rng: jax.Array, input_shape: tuple[int, ...], averaging: bool = False) -> TrainState:
   params, model_state = init_variables(model, rng, input_shape)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                    model_state=model_state)
+                    model_state=model_state, avg_params=params if averaging else None)
 
 
 def _host_array(x) -> np.ndarray:

@@ -25,9 +25,18 @@ def _apply(model, params, model_state, inputs, train: bool, rng):
   return model.apply(variables, inputs, train=train, rngs=rngs), model_state
 
 
+def average_weights(avg, params, step, averaging: str, decay: float):
+  """Model averaging of the weights: 'ema' θ̄ ← d·θ̄ + (1 − d)·θ; 'polyak' θ̄ₜ = (1/t)Σθ (Polyak & Juditsky 1992)."""
+  if averaging == 'polyak':
+    w = 1.0 / (step.astype(jnp.float32) + 1.0)
+  else:
+    w = 1.0 - decay
+  return jax.tree.map(lambda a, p: a + w * (p - a), avg, params)
+
+
 def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, grad_accum_steps: int = 1,
-                    penalty_fn: Callable[[Any], jax.Array] | None = None
-                    ) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
+                    penalty_fn: Callable[[Any], jax.Array] | None = None, averaging: str = 'none',
+                    ema_decay: float = 0.999) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
   """Builds `train_step(state, batch, rng) -> (state, metrics)` (metrics: batch means, plus grad_norm).
 
   `penalty_fn(params)` (e.g. an L1/L2 penalty) is added to the data loss; metrics report both. The optimiser
@@ -69,21 +78,32 @@ def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, 
     updates, opt_state = tx.update(grads, state.opt_state, state.params, value=metrics['loss'] + metrics.get('penalty', 0.0))
     params = optax.apply_updates(state.params, updates)
     metrics['grad_norm'] = optax.global_norm(grads)
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, model_state=model_state)
+    avg = state.avg_params
+    if averaging != 'none':
+      avg = average_weights(avg, params, state.step + 1, averaging, ema_decay)
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, model_state=model_state,
+                              avg_params=avg)
     return new_state, metrics
 
   return train_step
 
 
 def make_eval_step(model, loss_fn: Callable) -> Callable[[TrainState, dict], dict[str, Any]]:
-  """Builds `eval_step(state, batch) -> sums`: masked sums of every per-example metric, and 'count'."""
+  """Builds `eval_step(state, batch) -> sums`: masked sums of every per-example metric, and 'count'.
+  With averaged weights in the state, their metrics come too, prefixed 'avg_'."""
 
-  def eval_step(state: TrainState, batch: dict):
-    outputs, _ = _apply(model, state.params, state.model_state, batch['inputs'], False, None)
+  def sums_for(params, state, batch):
+    outputs, _ = _apply(model, params, state.model_state, batch['inputs'], False, None)
     per_example = loss_fn(outputs, batch)
     mask = batch.get('mask', jnp.ones(outputs.shape[0], jnp.float32))
-    sums = {k: jnp.sum(v * mask) for k, v in per_example.items()}
-    sums['count'] = jnp.sum(mask)
+    return {k: jnp.sum(v * mask) for k, v in per_example.items()}, jnp.sum(mask)
+
+  def eval_step(state: TrainState, batch: dict):
+    sums, count = sums_for(state.params, state, batch)
+    if state.avg_params is not None:
+      avg, _ = sums_for(state.avg_params, state, batch)
+      sums.update({f'avg_{k}': v for k, v in avg.items()})
+    sums['count'] = count
     return sums
 
   return eval_step

@@ -164,3 +164,29 @@ def test_kill_9_at_many_moments(long_reference, tmp_path, delay):
   r = run_jaxdl(args)
   assert r.returncode == 0, r.stderr
   assert summary(tmp_path)['params_fingerprint'] == long_reference['params_fingerprint']
+
+
+def test_polyak_and_ema_averages_are_evaluated_and_restore_best(tmp_path):
+  c = small_digits_config(num_steps=60, eval_every=20)
+  c.train.averaging = 'polyak'
+  c.train.restore_best = True
+  summ, state = train_and_evaluate(c, tmp_path, quiet=True, return_state=True)
+  assert {'avg_loss', 'avg_accuracy'} <= set(summ['eval'])
+  assert summ['best']['step'] in (20, 40, 60)
+  if summ['best']['step'] != 60:
+    assert summ['restored_best_step'] == summ['best']['step']
+  # The run ends on the best model: its final evaluation is the best one recorded.
+  np.testing.assert_allclose(summ['eval']['accuracy'], summ['best']['accuracy'], rtol=1e-6)
+
+
+def test_polyak_average_is_the_mean_of_the_iterates():
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from jaxdl.train.step import average_weights  # pylint: disable=g-import-not-at-top
+  iterates = [jnp.array([float(i), 2.0 * i]) for i in range(1, 6)]
+  avg = iterates[0]
+  for t, p in enumerate(iterates[1:], start=2):
+    avg = average_weights(avg, p, jnp.asarray(t - 1), 'polyak', 0.0)
+  np.testing.assert_allclose(avg, np.mean(np.stack(iterates), 0), rtol=1e-6)
+  ema = average_weights(jnp.zeros(2), jnp.ones(2), jnp.asarray(1), 'ema', 0.9)
+  np.testing.assert_allclose(ema, [0.1, 0.1], rtol=1e-6)
