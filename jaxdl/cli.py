@@ -15,7 +15,7 @@ from jaxdl.errors import UserError
 USAGE = """usage:
   jaxdl list [--models|--datasets|--optimizers|--losses] [--json]   experiments (claims, datasets), or a registry
   jaxdl train --config=FILE --workdir=DIR [--config.KEY=VALUE ...] [--quiet]
-  jaxdl eval  --config=FILE --workdir=DIR [--checkpoint=latest|best|STEP] [--split=NAME]
+  jaxdl eval  --config=FILE --workdir=DIR [--checkpoint=latest|best|STEP|STEP,STEP] [--ensemble=DIR,DIR] [--split=NAME]
   jaxdl summary MODEL_NAME [--input-shape=8,8,1] [--model.KEY=VALUE ...] [--json]
   jaxdl summary --config=FILE [--config.KEY=VALUE ...] [--json]
   jaxdl reproduce [EXPERIMENT ...] [--claims=ID,ID,...] [--all] --out=DIR
@@ -127,10 +127,17 @@ def cmd_eval(argv):
   cfg_args, rest = _split_config_args(argv)
   p = _ArgParser(prog='jaxdl eval')
   p.add_argument('--workdir', required=True)
-  p.add_argument('--checkpoint', default='latest')
+  p.add_argument('--checkpoint', default='latest', help='latest | best | STEP | STEP,STEP,... (snapshot ensemble)')
+  p.add_argument('--ensemble', default='', help='more workdirs, comma-separated: a prediction ensemble')
   p.add_argument('--split', default=None)
   args = p.parse_args(rest)
   config = load_config(cfg_args)
+  if ',' in args.checkpoint or args.ensemble:
+    from jaxdl.ensemble import evaluate_ensemble  # pylint: disable=g-import-not-at-top
+    members = [(args.workdir, c) for c in args.checkpoint.split(',')]
+    members += [(w, 'latest') for w in args.ensemble.split(',') if w]
+    print(json.dumps(evaluate_ensemble(config, members, args.split), indent=2))
+    return 0
   from jaxdl.train.loop import evaluate_checkpoint  # pylint: disable=g-import-not-at-top
   print(json.dumps(evaluate_checkpoint(config, args.workdir, args.checkpoint, args.split), indent=2))
   return 0

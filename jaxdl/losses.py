@@ -96,6 +96,23 @@ def build_loss(loss_config) -> LossFn:
   return functools.partial(LOSSES.get(cfg.pop('name')), **cfg)
 
 
+@LOSSES.register('distillation', task='classification')
+def distillation(outputs, batch, *, teacher: str = '', temperature: float = 4.0, alpha: float = 0.5):
+  """Knowledge distillation (Hinton et al. 2015): α·CE(y, s) + (1 − α)·T²·KL(softmax(t/T) ‖ softmax(s/T)).
+
+  `teacher` is the workdir of a trained run; the loop puts its logits in batch['teacher_logits'] (no gradient).
+  The T² factor keeps the soft-target gradients on the scale of the hard ones.
+  """
+  del teacher
+  hard = softmax_cross_entropy(outputs, batch)
+  t = jax.lax.stop_gradient(batch['teacher_logits']) / temperature
+  s_log = jax.nn.log_softmax(outputs / temperature)
+  p_t = jax.nn.softmax(t)
+  kl = jnp.sum(p_t * (jax.nn.log_softmax(t) - s_log), axis=-1)
+  return {'loss': alpha * hard['loss'] + (1 - alpha) * temperature ** 2 * kl, 'accuracy': hard['accuracy'],
+          'soft_kl': kl}
+
+
 def _signed(targets, n):
   """Binary targets as ±1 (accepts {0, 1} or {−1, +1})."""
   t = targets.reshape(n).astype(jnp.float32)

@@ -85,6 +85,8 @@ class TrainSetup:
     self.info = self.dataset.info
     self.model = build_model(config.model, self.info)
     self.loss_fn = build_loss(config.loss)
+    if config.loss.name == 'distillation':
+      self.loss_fn = with_teacher(self.loss_fn, config.loss.get('teacher', ''), self.info)
     self.tx, self.schedule = build_optimizer(config.optimizer, t.num_steps)
     self.mesh = sharding.make_mesh()
     sharding.check_batch_size(t.batch_size, micro=t.grad_accum_steps)
@@ -146,13 +148,44 @@ class TrainSetup:
     return {k: float(v) / count for k, v in sums.items()}
 
 
-def load_params(workdir: str, like: Any) -> Any:
+def load_run(workdir: str, info=None):
+  """(config, model, variables) of a finished run, from its config.json and latest checkpoint."""
+  path = pathlib.Path(workdir)
+  if not (path / 'config.json').exists():
+    raise UserError(f'{workdir!r} is not a jaxdl run (no config.json)', 'the --workdir of a trained run',
+                    'train it first or fix the path')
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  cfg = ml_collections.ConfigDict(json.loads((path / 'config.json').read_text(encoding='utf-8')))
+  info = info or data_lib.get_dataset(cfg.data).info
+  model = build_model(cfg.model, info)
+  like = jax.eval_shape(lambda: create_train_state(model, build_optimizer(cfg.optimizer, 1)[0],
+                                                   jax.random.PRNGKey(0), info.input_shape))
+  params = load_params(workdir, like.params)
+  model_state = load_params(workdir, like.model_state, item='model_state') if like.model_state else {}
+  return cfg, model, {'params': params, **model_state}
+
+
+def with_teacher(loss_fn, teacher: str, info):
+  """Wraps a distillation loss: the teacher run's logits are computed in the step, without gradient."""
+  if not teacher:
+    raise UserError('config.loss.teacher is not set', 'the --workdir of a trained teacher run',
+                    'set --config.loss.teacher=runs/teacher')
+  _, t_model, t_vars = load_run(teacher, info)
+  t_vars = jax.tree.map(jnp.asarray, t_vars)
+
+  def loss(outputs, batch):
+    logits = jax.lax.stop_gradient(t_model.apply(t_vars, batch['inputs'], train=False))
+    return loss_fn(outputs, dict(batch, teacher_logits=logits))
+  return loss
+
+
+def load_params(workdir: str, like: Any, item: str = 'params') -> Any:
   """The latest parameters of another run (warm start / transfer): the tree must have the same structure."""
   path = pathlib.Path(workdir)
   ck = path / 'checkpoints'
   steps = sorted(int(p.name) for p in ck.iterdir() if p.name.isdigit()) if ck.is_dir() else []
   if not steps:
-    raise UserError(f'train.init_from={workdir!r} has no checkpoints', 'the --workdir of a finished run',
+    raise UserError(f'run {workdir!r} has no checkpoints', 'the --workdir of a finished run',
                     'train that run first or fix the path')
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   try:
@@ -160,13 +193,13 @@ def load_params(workdir: str, like: Any) -> Any:
                                item_names=('state', 'data', 'meta')) as mngr:
       restored = mngr.restore(steps[-1], args=ocp.args.Composite(state=ocp.args.StandardRestore()))
   except Exception as e:  # noqa: BLE001
-    raise UserError(f'train.init_from={workdir!r}: checkpoint {steps[-1]} is unreadable ({str(e)[:200]})',
+    raise UserError(f'run {workdir!r}: checkpoint {steps[-1]} is unreadable ({str(e)[:200]})',
                     'a checkpoint written by `jaxdl train`', 'fix the path') from e
-  params = restored.state['params']
+  params = restored.state[item]
   want = jax.tree_util.tree_structure(like)
   if jax.tree_util.tree_structure(params) != want or any(
       np.shape(a) != np.shape(b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(like))):
-    raise UserError(f'train.init_from={workdir!r} holds parameters of another shape', 'a run of the same model',
+    raise UserError(f'run {workdir!r} holds parameters of another shape', 'a run of the same model',
                     'use a matching run (or replace the head with transfer learning)')
   return jax.tree.map(lambda a, b: np.asarray(a, dtype=b.dtype), params, like)
 
