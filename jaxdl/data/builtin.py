@@ -4,17 +4,32 @@ Binary classification sets use labels {0, 1} (the `perceptron` loss reads them a
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from jaxdl.data import Dataset, from_arrays
+from jaxdl.errors import UserError
 from jaxdl.registry import DATASETS
+
+
+def _check(name: str, **values) -> None:
+  """Sizes must be >= 1 (>= 2 for two-class sets, see callers); noise >= 0."""
+  for key, (value, low) in values.items():
+    if value < low:
+      raise UserError(f'config.data.{key}={value} for dataset {name!r} is too small', f'>= {low}',
+                      f'fix --config.data.{key}')
 
 
 # ------------------------------------------------------------------------------------------- regression
 @DATASETS.register('toy_regression', source='seed 000, "Example regression problem"',
                    description='N=30, y = 3x + 2 + U(-0.1, 0.1), x ~ U(0, 1)')
 def toy_regression(*, num_examples: int = 30, num_test: int = 100, seed: int = 0) -> Dataset:
-  """The notes' toy set: y = 3x + 2 + U(−0.1, 0.1). Train: the N points; test: fresh points of the same law."""
+  """The notes' toy set (seed 000, "Example regression problem": N = 30, y = 3x + 2 + U(−0.1, 0.1)).
+
+  The notes do not give the range of x; we draw x ~ U(0, 1). Train: the N points; test: fresh points of the same law.
+  """
+  _check('toy_regression', num_examples=(num_examples, 1), num_test=(num_test, 1))
   rng = np.random.default_rng(seed)
   def draw(n):
     x = rng.uniform(0.0, 1.0, size=(n, 1))
@@ -30,8 +45,8 @@ def noisy_function(*, function: str = 'sin', num_examples: int = 20, num_test: i
   wavy: 3(x³ − 0.6x) + cos 3x}. The test split is fresh draws of the same law, for held-out error."""
   fns = {'sin': lambda x: np.sin(np.pi * x), 'runge': lambda x: 1.0 / (1.0 + 25.0 * x ** 2),
          'cubic': lambda x: x ** 3 - 0.5 * x, 'wavy': lambda x: 3 * (x ** 3 - 0.6 * x) + np.cos(3 * x)}
+  _check('noisy_function', num_examples=(num_examples, 1), num_test=(num_test, 1), noise=(noise, 0))
   if function not in fns:
-    from jaxdl.errors import UserError  # pylint: disable=g-import-not-at-top
     raise UserError(f'unknown config.data.function {function!r}', 'one of: ' + ', '.join(fns), 'fix it')
   rng = np.random.default_rng(seed)
   f = fns[function]
@@ -63,19 +78,31 @@ def logic_or() -> Dataset:
   return _logic('logic_or', [0, 1, 1, 1])
 
 
-def _two_d(name, gen, num_examples, num_test, seed):
+def _two_d(name, gen, num_examples, num_test, seed, noise):
+  _check(name, num_examples=(num_examples, 2), num_test=(num_test, 2), noise=(noise, 0))
   rng = np.random.default_rng(seed)
   return from_arrays(name, 'classification', {'train': gen(rng, num_examples), 'test': gen(rng, num_test)},
                      num_outputs=2)
 
 
-@DATASETS.register('two_blobs', description='two Gaussian blobs, linearly separable')
+@DATASETS.register('two_blobs', description='two Gaussian blobs at (±1.5, 0), linearly separable (by x₁ = 0)')
 def two_blobs(*, num_examples: int = 100, num_test: int = 400, noise: float = 0.5, seed: int = 0) -> Dataset:
+  """Class 1 around (1.5, 0), class 0 around (−1.5, 0), N(0, noise²) each. A point that lands on the wrong side
+  of x₁ = 0 is drawn again (the perceptron convergence theorem needs a separable set)."""
   def gen(rng, n):
     y = np.arange(n) % 2
-    x = np.stack([np.where(y == 1, 1.5, -1.5), np.zeros(n)], 1) + noise * rng.normal(size=(n, 2))
+    centre = np.stack([np.where(y == 1, 1.5, -1.5), np.zeros(n)], 1)
+    x = centre + noise * rng.normal(size=(n, 2))
+    for _ in range(1000):
+      bad = (x[:, 0] > 0) != (y == 1)
+      if not bad.any():
+        break
+      x[bad] = centre[bad] + noise * rng.normal(size=(int(bad.sum()), 2))
+    else:
+      raise UserError(f'config.data.noise={noise} is too large for two separable blobs', 'noise <= about 2',
+                      'lower --config.data.noise')
     return x, y
-  return _two_d('two_blobs', gen, num_examples, num_test, seed)
+  return _two_d('two_blobs', gen, num_examples, num_test, seed, noise)
 
 
 @DATASETS.register('two_moons', source='the kernel-perceptron example of seed 000 (ML-Recipes moons)',
@@ -87,7 +114,7 @@ def two_moons(*, num_examples: int = 100, num_test: int = 1000, noise: float = 0
     t1, t0 = np.linspace(0, np.pi, h), np.linspace(np.pi, 2 * np.pi, n - h)
     x = np.concatenate([np.c_[-0.5 + np.cos(t1), np.sin(t1)], np.c_[0.5 + np.cos(t0), np.sin(t0)]])
     return x + rng.normal(0.0, noise, size=x.shape), np.r_[np.ones(h, int), np.zeros(n - h, int)]
-  return _two_d('two_moons', gen, num_examples, num_test, seed)
+  return _two_d('two_moons', gen, num_examples, num_test, seed, noise)
 
 
 @DATASETS.register('circles', description='two concentric noisy circles')
@@ -97,7 +124,7 @@ def circles(*, num_examples: int = 200, num_test: int = 1000, noise: float = 0.0
     t = rng.uniform(0, 2 * np.pi, n)
     r = np.where(y == 1, 0.5, 1.0)
     return np.c_[r * np.cos(t), r * np.sin(t)] + noise * rng.normal(size=(n, 2)), y
-  return _two_d('circles', gen, num_examples, num_test, seed)
+  return _two_d('circles', gen, num_examples, num_test, seed, noise)
 
 
 @DATASETS.register('spirals', description='two interleaved spirals')
@@ -108,16 +135,21 @@ def spirals(*, num_examples: int = 400, num_test: int = 1000, noise: float = 0.0
     sgn = np.where(y == 1, 1.0, -1.0)
     x = sgn[:, None] * np.c_[t * np.cos(t), t * np.sin(t)] / (3 * np.pi)
     return x + noise * rng.normal(size=(n, 2)), y
-  return _two_d('spirals', gen, num_examples, num_test, seed)
+  return _two_d('spirals', gen, num_examples, num_test, seed, noise)
 
 
 # -------------------------------------------------------------------------------------------- digits
+@functools.lru_cache(maxsize=1)
 def _digits_split():
+  """Stratified 1,437 / 360 (80/20) split with a fixed seed: the same on every machine."""
   from sklearn.datasets import load_digits  # bundled with scikit-learn: no download  pylint: disable=g-import-not-at-top
   from sklearn.model_selection import train_test_split  # pylint: disable=g-import-not-at-top
   d = load_digits()
   x = (d.images / 16.0).astype(np.float32)[..., None]   # (1797, 8, 8, 1) in [0, 1]
-  return train_test_split(x, d.target, test_size=360, random_state=0, stratify=d.target)
+  out = train_test_split(x, d.target, test_size=360, random_state=0, stratify=d.target)
+  for a in out:
+    a.setflags(write=False)  # cached: shared by digits and digits28
+  return tuple(out)
 
 
 @DATASETS.register('digits', source="scikit-learn's bundled UCI 8×8 digits",
