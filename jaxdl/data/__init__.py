@@ -149,8 +149,9 @@ def _check_pipeline_keys(cfg: dict[str, Any], info: DatasetInfo) -> None:
                       'one of: ' + ', '.join(info.split_sizes), f'fix --config.data.{key}')
   if 'prefetch' in cfg:
     p = cfg['prefetch']
-    if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < 0:
-      raise UserError(f'config.data.prefetch={p!r} is not a batch count', 'an integer >= 0 (0: no background thread)',
+    if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < -1:
+      raise UserError(f'config.data.prefetch={p!r} is not a batch count',
+                      'an integer >= 0 (0: no background thread), or -1 for automatic',
                       'fix --config.data.prefetch')
 
 

@@ -238,7 +238,8 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, quiet: bool = Fals
 
   train_iter = data_lib.train_iterator(s.dataset, config.data.get('train_split', 'train'),
                                        global_batch_size=t.batch_size, seed=t.seed,
-                                       process_index=jax.process_index(), process_count=jax.process_count())
+                                       process_index=jax.process_index(), process_count=jax.process_count(),
+                                       prefetch=None if config.data.get('prefetch', -1) < 0 else config.data.prefetch)
   if data_state is not None:
     train_iter.set_state(data_state)
 

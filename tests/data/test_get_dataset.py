@@ -34,7 +34,7 @@ def test_pipeline_keys():
     ({'name': 'noisy_function', 'function': 'tan'}, 'function'),
     ({'name': 'digits', 'eval_split': 'validation'}, "no split 'validation'"),
     ({'name': 'digits', 'train_split': 3}, 'train_split'),
-    ({'name': 'digits', 'prefetch': -1}, 'prefetch'),
+    ({'name': 'digits', 'prefetch': -2}, 'prefetch'),
     ({'name': 'mnist', 'data_dir': 3}, 'data_dir'),
 ])
 def test_mistakes_are_one_line_user_errors(cfg, match):
