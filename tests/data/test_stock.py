@@ -109,3 +109,11 @@ def test_cached_and_uncached_splits_read_the_same_batches(monkeypatch):
     np.testing.assert_array_equal(r['inputs'], s['inputs'])
     assert r['targets'] == s['targets'] and isinstance(r['targets'], np.int32)
   data._CACHE.clear()
+
+
+def test_california_housing_needs_a_local_copy(tmp_path):
+  from jaxdl import data  # pylint: disable=g-import-not-at-top
+  from jaxdl.errors import UserError  # pylint: disable=g-import-not-at-top
+  data._CACHE.clear()
+  with pytest.raises(UserError, match='fetch_california_housing'):
+    data.get_dataset({'name': 'california_housing', 'data_home': str(tmp_path)})
