@@ -12,7 +12,13 @@ from jaxdl.train.state import create_train_state
 from jaxdl.train.step import make_train_step
 
 
-@pytest.mark.parametrize('name', MODELS.names())
+def _model_params():
+  # Heavy models (ImageNet-sized zoo entries) train one step in the slow tier only; their parameter counts are
+  # checked in the default tier through jax.eval_shape (tests/models/test_zoo_*.py).
+  return [pytest.param(n, marks=pytest.mark.slow) if MODELS.meta(n).get('heavy') else n for n in MODELS.names()]
+
+
+@pytest.mark.parametrize('name', _model_params())
 def test_every_model_trains_one_step(name):
   shape = MODELS.meta(name)['example_input_shape']
   model = build_model(ml_collections.ConfigDict({'name': name, 'num_outputs': 3}))
@@ -31,11 +37,13 @@ def test_every_model_trains_one_step(name):
 
 @pytest.mark.parametrize('name', OPTIMIZERS.names())
 def test_every_optimizer_builds_and_descends(name):
-  tx, _ = build_optimizer(ml_collections.ConfigDict({'name': name, 'learning_rate': 0.05}), 100)
+  meta = OPTIMIZERS.meta(name)
+  lr = meta.get('example_learning_rate', 0.05)
+  tx, _ = build_optimizer(ml_collections.ConfigDict({'name': name, 'learning_rate': lr}), 100)
   params = {'w': np.array([1.0, -2.0], np.float32)}
   f = lambda p: 0.5 * (p['w'] ** 2).sum()
   state = tx.init(params)
-  for _ in range(20):
+  for _ in range(meta.get('example_steps', 20)):
     g = jax.grad(f)(params)
     upd, state = tx.update(g, state, params)
     params = jax.tree.map(lambda p, u: p + u, params, upd)
