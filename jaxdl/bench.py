@@ -8,7 +8,13 @@ the same for both frameworks: the first step (JAX: compile + run), `--warmup` st
 `--steps` steps, each block ended by a device sync; JAX and torch blocks alternate (J, T, J, T, ...) so that
 machine noise hits both. JSON (one record per workload) goes to stdout and --out; a table goes to stderr.
 
-New workloads (e.g. CNNs) are a `Workload` in WORKLOADS: a config builder, and a torch twin for the comparison.
+New workloads are a `Workload` in WORKLOADS: a config builder, and a torch twin for the comparison. A group name
+stands for several workloads: `jaxdl bench cnn` = cnn_small, lenet5, resnet20 (their twins take NCHW images).
+
+Caveat, measured on 2 shared cores: when other processes keep a core busy, PyTorch's OpenMP threads (which meet at
+a barrier after every op) slow down 5-30x while XLA's work-stealing pool slows ~2x, so ratios taken under load
+overstate JAX. Trust runs whose load average is low, or compare on one core (`taskset -c 0 jaxdl bench ...`: both
+frameworks then use one thread).
 """
 from __future__ import annotations
 
@@ -43,6 +49,8 @@ class Workload:
   make_config: Callable[[], Any]
   data_shape: tuple[tuple[int, ...], int]  # (input_shape, num_outputs) if config.data does not load here
   torch_model: Callable[[Any, tuple[int, ...], int], Any] | None = None  # None: torch_mlp
+  always_stand_in: bool = False  # use data_shape even where config.data would load (e.g. a 32×32 LeNet on MNIST)
+  torch_nchw: bool = False  # the twin takes images channels-first (PyTorch's layout): inputs are transposed once
 
 
 def _mlp_digits_config():
@@ -64,12 +72,47 @@ def _mlp784_config():
   return c
 
 
+def _cnn_config(model: str, data: str, batch_size: int = 128, **fields):
+  c = config_lib.base_config()
+  c.model.name = model
+  for k, v in fields.items():
+    c.model[k] = v
+  c.model.num_outputs = 10
+  c.data.name = data  # only its shapes: the bench feeds random inputs
+  c.optimizer.name = 'adam'
+  c.optimizer.learning_rate = 1e-3
+  c.train.batch_size = batch_size
+  return c
+
+
+def _cnn_small_config():
+  return _cnn_config('simple_cnn', 'digits28')
+
+
+def _lenet5_config():
+  return _cnn_config('lenet_modern', 'mnist')
+
+
+def _resnet20_config():
+  return _cnn_config('resnet20', 'cifar10')
+
+
 WORKLOADS: dict[str, Workload] = {
     'mlp_digits': Workload('experiments/mlp_digits.py (the flagship: 8x8 digits MLP), batch 128',
                            _mlp_digits_config, data_shape=((8, 8, 1), 10)),
     'mlp784': Workload('MLP 784-512-512-10, relu, no dropout, Adam 1e-3, batch 256', _mlp784_config,
                        data_shape=((28, 28, 1), 10)),
+    'cnn_small': Workload('small CNN (simple_cnn: conv3×3 32, conv3×3 64, max-pool 2, dense 128, dense 10), '
+                          '28×28×1, Adam 1e-3, batch 128', _cnn_small_config, data_shape=((28, 28, 1), 10),
+                          torch_model=lambda *a: torch_simple_cnn(*a), torch_nchw=True),
+    'lenet5': Workload('LeNet-5 modern (lenet_modern: tanh, avg-pool, 6/16 maps 5×5, 120-84-10), 32×32×1, Adam 1e-3, '
+                       'batch 128', _lenet5_config, data_shape=((32, 32, 1), 10),
+                       torch_model=lambda *a: torch_lenet_modern(*a), always_stand_in=True, torch_nchw=True),
+    'resnet20': Workload('CIFAR ResNet-20 (resnet20: BN, option-A shortcuts, 0.27M), 32×32×3, Adam 1e-3, batch 128',
+                         _resnet20_config, data_shape=((32, 32, 3), 10),
+                         torch_model=lambda *a: torch_cifar_resnet(*a), always_stand_in=True, torch_nchw=True),
 }
+GROUPS: dict[str, tuple[str, ...]] = {'cnn': ('cnn_small', 'lenet5', 'resnet20'), 'mlp': ('mlp_digits', 'mlp784')}
 
 
 # ---------------------------------------------------------------------------------------------- the trainer
@@ -87,12 +130,15 @@ def build_setup(workload: Workload):
   from jaxdl import data as data_lib  # pylint: disable=g-import-not-at-top
   from jaxdl.train.loop import TrainSetup  # pylint: disable=g-import-not-at-top
   config = workload.make_config()
-  try:
-    data_lib.get_dataset(config.data)  # e.g. an unprepared TFDS dataset fails here
-  except (ImportError, OSError, UserError) as e:
-    source = f'stand-in {workload.data_shape} (config.data {config.data.name!r} did not load: {e})'
+  if workload.always_stand_in:
+    source = f'stand-in {workload.data_shape} (the workload fixes its shapes)'
   else:
-    return config, TrainSetup(config), f'config.data {config.data.name!r}'
+    try:
+      data_lib.get_dataset(config.data)  # e.g. an unprepared TFDS dataset fails here
+    except (ImportError, OSError, UserError) as e:
+      source = f'stand-in {workload.data_shape} (config.data {config.data.name!r} did not load: {e})'
+    else:
+      return config, TrainSetup(config), f'config.data {config.data.name!r}'
   with _stand_in_dataset(config.data.name, *workload.data_shape):
     return config, TrainSetup(config), source
 
@@ -190,6 +236,110 @@ def torch_mlp(model_cfg, input_shape, num_outputs):
   return nn.Sequential(*layers)
 
 
+def _torch_act(name):
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  acts = {'relu': nn.ReLU, 'tanh': nn.Tanh, 'sigmoid': nn.Sigmoid, 'elu': nn.ELU, 'selu': nn.SELU,
+          'swish': nn.SiLU, 'identity': nn.Identity}
+  if name not in acts:
+    raise UserError(f'no torch twin for activation {name!r}', 'one of: ' + ', '.join(sorted(acts)), 'use --no-torch')
+  return acts[name]()
+
+
+def _flat_size(torch, layers, input_shape) -> int:
+  """Features after `layers` for one channels-first example of `input_shape` (H, W, C)."""
+  with torch.no_grad():
+    h, w, c = input_shape
+    return int(torch.nn.Sequential(*layers)(torch.zeros(1, c, h, w)).numel())
+
+
+def torch_simple_cnn(model_cfg, input_shape, num_outputs):
+  """jaxdl.models.cnn.SimpleCNN as nn.Sequential (channels-first): [Conv2d, (BN), act, (pool)]*, Flatten, (Dropout),
+  [Linear, act, (Dropout)]*, Linear. Conv 'SAME' is PyTorch's padding='same' (stride 1)."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  m = dict(model_cfg)
+  chans, k, pad = tuple(m.get('channels', (32, 64))), m.get('kernel_size', 3), m.get('padding', 'VALID')
+  stride, pool, ps, every = m.get('strides', 1), m.get('pool', 'max'), m.get('pool_size', 2), m.get('pool_every', 0)
+  bn, p = m.get('batch_norm', False), m.get('dropout_rate', 0.0)
+  if m.get('activation', 'relu') == 'prelu' or (pad == 'SAME' and stride != 1):
+    raise UserError('no torch twin for this simple_cnn config', 'a fixed activation; SAME only with stride 1',
+                    'use --no-torch')
+  layers: list = []
+  cin = input_shape[-1]
+  for i, c in enumerate(chans):
+    layers.append(nn.Conv2d(cin, c, k, stride=stride, padding='same' if pad == 'SAME' else 0, bias=not bn))
+    if bn:
+      layers.append(nn.BatchNorm2d(c, momentum=0.1, eps=1e-5))
+    layers.append(_torch_act(m.get('activation', 'relu')))
+    if pool != 'none' and ((every and (i + 1) % every == 0) or (not every and i == len(chans) - 1)):
+      layers.append(nn.MaxPool2d(ps) if pool == 'max' else nn.AvgPool2d(ps))
+    cin = c
+  width = _flat_size(torch, layers, input_shape)
+  layers += [nn.Flatten(), nn.Dropout(p)]
+  for h in m.get('dense', (128,)):
+    layers += [nn.Linear(width, h), _torch_act(m.get('activation', 'relu')), nn.Dropout(p)]
+    width = h
+  layers.append(nn.Linear(width, m.get('num_outputs', num_outputs)))
+  return nn.Sequential(*layers)
+
+
+def torch_lenet_modern(model_cfg, input_shape, num_outputs):
+  """jaxdl.models.cnn.LeNetModern: conv5×5 6, tanh, avgpool 2, conv5×5 16, tanh, avgpool 2, 120, 84, out."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  m = dict(model_cfg)
+  act = lambda: _torch_act(m.get('activation', 'tanh'))
+  feats = [nn.Conv2d(input_shape[-1], 6, 5), act(), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5), act(), nn.AvgPool2d(2)]
+  width = _flat_size(torch, feats, input_shape)
+  return nn.Sequential(*feats, nn.Flatten(), nn.Linear(width, 120), act(), nn.Linear(120, 84), act(),
+                       nn.Linear(84, m.get('num_outputs', num_outputs)))
+
+
+def torch_cifar_resnet(model_cfg, input_shape, num_outputs):
+  """jaxdl.models.resnet.CifarResNet (He et al. 2015 §4.2): conv3×3 w → BN → ReLU → 3 stages of n basic blocks
+  (w, 2w, 4w; stride 2 at stages 2-3) → global average pool → Linear. Shortcut 'A': x[:, :, ::2, ::2] zero-padded
+  in channels (C/2 on each side); 'B': conv1×1/2 → BN. Convs without bias, BN momentum 0.1, eps 1e-5."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  m = dict(model_cfg)
+  depth, width, shortcut = m.get('depth', 20), m.get('width', 16), m.get('shortcut', 'A')
+  n = (depth - 2) // 6
+
+  def conv_bn(cin, cout, k, s):
+    return [nn.Conv2d(cin, cout, k, stride=s, padding=k // 2, bias=False), nn.BatchNorm2d(cout, momentum=0.1, eps=1e-5)]
+
+  class Block(nn.Module):
+    def __init__(self, cin, cout, s):
+      super().__init__()
+      self.body = nn.Sequential(*conv_bn(cin, cout, 3, s), nn.ReLU(), *conv_bn(cout, cout, 3, 1))
+      self.proj = None
+      self.pad = 0
+      if s != 1 or cin != cout:
+        if shortcut == 'B':
+          self.proj = nn.Sequential(*conv_bn(cin, cout, 1, s))
+        else:
+          self.pad, self.s = cout - cin, s
+
+    def forward(self, x):
+      if self.proj is not None:
+        sc = self.proj(x)
+      elif self.pad:
+        sc = nn.functional.pad(x[:, :, ::self.s, ::self.s], (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+      else:
+        sc = x
+      return torch.relu(self.body(x) + sc)
+
+  layers: list = [*conv_bn(input_shape[-1], width, 3, 1), nn.ReLU()]
+  cin = width
+  for i in range(3):
+    w = width * 2 ** i
+    for j in range(n):
+      layers.append(Block(cin, w, 2 if (i > 0 and j == 0) else 1))
+      cin = w
+  layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, m.get('num_outputs', num_outputs))]
+  return nn.Sequential(*layers)
+
+
 def _torch_optimizer(torch, opt_cfg, params):
   o = dict(opt_cfg)
   name, lr = o['name'], o['learning_rate']
@@ -231,7 +381,10 @@ class TorchRunner:
     self.batches = []
     for b in host_batches:
       y = torch.from_numpy(b['targets'])
-      self.batches.append((torch.from_numpy(b['inputs']).to(device),
+      x = torch.from_numpy(b['inputs'])
+      if workload.torch_nchw and x.ndim == 4:
+        x = x.permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW, once, outside the timing
+      self.batches.append((x.to(device),
                            (y.long() if y.dtype == torch.int32 else y).to(device)))
     self.i = 0
     self.last = None
@@ -266,8 +419,9 @@ class TorchRunner:
 # -------------------------------------------------------------------------------------------------- timing
 def _summary(blocks: list[float], steps: int, batch_size: int) -> dict[str, Any]:
   med = statistics.median(blocks)
-  return {'block_times_s': blocks, 'steps_per_s': steps / med,
-          'step_time_ms': 1e3 * med / steps, 'examples_per_s': steps * batch_size / med}
+  return {'block_times_s': blocks, 'steps_per_s': steps / med, 'step_time_ms': 1e3 * med / steps,
+          'examples_per_s': steps * batch_size / med,
+          'best_steps_per_s': steps / min(blocks)}  # fastest block: least disturbed by other processes
 
 
 def _jax_peak_memory() -> dict[str, Any]:
@@ -378,10 +532,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--no-torch', action='store_true')
   p.add_argument('--out', default=None)
   args = p.parse_args(argv)
-  for w in args.workloads:
-    if w not in WORKLOADS:
-      raise UserError(f'unknown workload {w!r}', 'one of: ' + ', '.join(WORKLOADS),
-                      'run `jaxdl bench` with no workload for all of them')
+  names: list[str] = []
+  for w in args.workloads:  # a group name (e.g. `cnn`) stands for its workloads
+    for n in GROUPS.get(w, (w,)):
+      if n not in WORKLOADS:
+        raise UserError(f'unknown workload {w!r}', 'one of: ' + ', '.join([*WORKLOADS, *GROUPS]),
+                        'run `jaxdl bench` with no workload for all of them')
+      if n not in names:
+        names.append(n)
+  args.workloads = names
   for flag, low in (('repeats', 1), ('steps', 1), ('warmup', 0)):
     if getattr(args, flag) < low:
       raise UserError(f'--{flag}={getattr(args, flag)} is too small', f'an integer >= {low}', f'raise --{flag}')
@@ -405,7 +564,8 @@ def format_table(results: list[dict]) -> str:
 
 
 USAGE = ('usage: jaxdl bench [WORKLOAD ...] [--repeats N] [--steps N] [--warmup N] [--no-torch] [--out FILE]\n'
-         '  workloads: ' + ', '.join(WORKLOADS) + ' (default: all)')
+         '  workloads: ' + ', '.join(WORKLOADS) + ' (default: all)\n'
+         '  groups: ' + ', '.join(f'{g} = {" ".join(ws)}' for g, ws in GROUPS.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
