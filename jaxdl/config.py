@@ -49,7 +49,8 @@ def base_config() -> ml_collections.ConfigDict:
   """The shared schema with defaults; experiments fill it in."""
   c = ml_collections.ConfigDict()
   c.model = ml_collections.ConfigDict({'name': ''})
-  c.data = ml_collections.ConfigDict({'name': '', 'train_split': 'train', 'eval_split': 'test', 'prefetch': -1})
+  c.data = ml_collections.ConfigDict({'name': '', 'train_split': 'train', 'eval_split': 'test', 'prefetch': -1,
+                                      'augment': ()})  # jaxdl.augment ops, applied in the train step
   c.loss = ml_collections.ConfigDict({'name': 'softmax_cross_entropy'})
   c.optimizer = ml_collections.ConfigDict({'name': 'sgd', 'learning_rate': 0.1})
   c.train = ml_collections.ConfigDict({k: v[1] for k, v in TRAIN_FIELDS.items()})

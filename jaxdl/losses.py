@@ -20,14 +20,23 @@ LossFn = Callable[[jax.Array, dict], dict]
 
 @LOSSES.register('softmax_cross_entropy', task='classification')
 def softmax_cross_entropy(outputs, batch, *, label_smoothing: float = 0.0):
-  """−log softmax(o)_y, computed from logits with log-sum-exp (finite for any logits); reports accuracy."""
-  labels = batch['targets'].astype(jnp.int32)
+  """−Σ_k t_k log softmax(o)_k, from logits with log-sum-exp (finite for any logits); reports accuracy.
+
+  Targets are integer labels (B,) — t is their one-hot — or a distribution (B, K) such as mixup's soft targets
+  (accuracy is then judged against their argmax).
+  """
+  targets = batch['targets']
   num_classes = outputs.shape[-1]
-  onehot = jax.nn.one_hot(labels, num_classes, dtype=outputs.dtype)
+  if targets.ndim == outputs.ndim and targets.shape[-1] == num_classes:
+    dist = targets.astype(outputs.dtype)
+    labels = jnp.argmax(targets, -1)
+  else:
+    labels = targets.astype(jnp.int32)
+    dist = jax.nn.one_hot(labels, num_classes, dtype=outputs.dtype)
   if label_smoothing:
     # Szegedy et al. 2016: targets 1 − α(k−1)/k for the label, α/k elsewhere.
-    onehot = optax.smooth_labels(onehot, label_smoothing)
-  loss = optax.softmax_cross_entropy(outputs, onehot)
+    dist = optax.smooth_labels(dist, label_smoothing)
+  loss = optax.softmax_cross_entropy(outputs, dist)
   return {'loss': loss, 'accuracy': (jnp.argmax(outputs, -1) == labels).astype(jnp.float32)}
 
 

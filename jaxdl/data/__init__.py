@@ -17,7 +17,7 @@ from jaxdl.registry import DATASETS
 from jaxdl.data.pipeline import TrainIterator, eval_batches, read_batch, train_iterator  # noqa: F401
 
 # Keys of config.data read by the pipeline (the loop), not passed to the dataset builder.
-PIPELINE_KEYS = ('train_split', 'eval_split', 'prefetch')
+PIPELINE_KEYS = ('train_split', 'eval_split', 'prefetch', 'augment')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,12 +147,32 @@ def _check_pipeline_keys(cfg: dict[str, Any], info: DatasetInfo) -> None:
     if info.split_sizes and base not in info.split_sizes:
       raise UserError(f'dataset {info.name!r} has no split {split!r} (config.data.{key})',
                       'one of: ' + ', '.join(info.split_sizes), f'fix --config.data.{key}')
+  if cfg.get('augment'):
+    build_augment(cfg['augment'], info)
   if 'prefetch' in cfg:
     p = cfg['prefetch']
     if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < -1:
       raise UserError(f'config.data.prefetch={p!r} is not a batch count',
                       'an integer >= 0 (0: no background thread), or -1 for automatic',
                       'fix --config.data.prefetch')
+
+
+def build_augment(spec, info: DatasetInfo):
+  """config.data.augment -> `augment(rng, batch) -> batch` (jaxdl.augment), or None when the list is empty.
+
+  Applied inside the jitted train step to training batches only. mixup's `num_classes` defaults to the
+  dataset's number of classes.
+  """
+  from jaxdl import augment  # pylint: disable=g-import-not-at-top
+  if not spec:
+    return None
+  items = []
+  for item in spec:
+    name, kwargs = augment.parse_op(item)
+    if augment.ALIASES.get(name, name) == 'mixup' and 'num_classes' not in kwargs:
+      kwargs = {**kwargs, 'num_classes': info.num_outputs}
+    items.append((name, kwargs))
+  return augment.build_augment(items)
 
 
 _CACHE: dict[tuple, Dataset] = {}

@@ -108,7 +108,8 @@ class TrainSetup:
     self.abstract_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.repl),
                                        self.abstract_state)
     self.train_step = jax.jit(make_train_step(self.model, self.loss_fn, self.tx, t.grad_accum_steps,
-                                              build_penalty(config.loss), t.averaging, t.ema_decay),
+                                              build_penalty(config.loss), t.averaging, t.ema_decay,
+                                              data_lib.build_augment(config.data.get('augment'), self.info)),
                               in_shardings=(self.repl, self.data_sharding, self.repl),
                               out_shardings=(self.repl, self.repl), donate_argnums=(0,))
     self.eval_step = jax.jit(make_eval_step(self.model, self.loss_fn),

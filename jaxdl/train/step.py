@@ -36,11 +36,12 @@ def average_weights(avg, params, step, averaging: str, decay: float):
 
 def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, grad_accum_steps: int = 1,
                     penalty_fn: Callable[[Any], jax.Array] | None = None, averaging: str = 'none',
-                    ema_decay: float = 0.999) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
+                    ema_decay: float = 0.999, augment_fn: Callable | None = None) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
   """Builds `train_step(state, batch, rng) -> (state, metrics)` (metrics: batch means, plus grad_norm).
 
   `penalty_fn(params)` (e.g. an L1/L2 penalty) is added to the data loss; metrics report both. The optimiser
   receives the loss as `value` (optax's extra-args protocol), which reduce-on-plateau and line searches use.
+  `augment_fn(rng, batch) -> batch` (jaxdl.augment) transforms the training batch on device, with its own key.
   """
   tx = optax.with_extra_args_support(tx)
 
@@ -58,6 +59,9 @@ def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, 
 
   def train_step(state: TrainState, batch: dict, rng: jax.Array):
     rng = jax.random.fold_in(rng, state.step)
+    if augment_fn is not None:
+      aug_rng, rng = jax.random.split(rng)
+      batch = augment_fn(aug_rng, batch)
     if grad_accum_steps == 1:
       (_, (metrics, model_state)), grads = grad_fn(state.params, state.model_state, batch, rng)
     else:

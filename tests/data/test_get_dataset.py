@@ -1,5 +1,6 @@
 """get_dataset: names and kwargs from config.data, checked before anything runs."""
 import ml_collections
+import numpy as np
 import pytest
 
 from jaxdl import data
@@ -16,7 +17,27 @@ def test_configdict_and_mapping_give_the_same_cached_dataset():
 
 
 def test_pipeline_keys():
-  assert set(data.PIPELINE_KEYS) == {'train_split', 'eval_split', 'prefetch'}
+  assert set(data.PIPELINE_KEYS) == {'train_split', 'eval_split', 'prefetch', 'augment'}
+
+
+@pytest.mark.parametrize('spec,match', [
+    (('flop',), "unknown augmentation 'flop'"),
+    ((('crop', {'paddin': 4}),), 'unknown kwargs'),
+    ((('mixup', {'alpha': -1.0}),), 'alpha'),
+])
+def test_bad_augment_spec_is_a_user_error(spec, match):
+  with pytest.raises(UserError, match=match):
+    data.get_dataset({'name': 'digits28', 'augment': spec})
+
+
+def test_mixup_takes_num_classes_from_the_dataset():
+  info = data.get_dataset({'name': 'digits'}).info
+  aug = data.build_augment(('mixup',), info)
+  import jax  # pylint: disable=g-import-not-at-top
+  out = aug(jax.random.PRNGKey(0), {'inputs': np.zeros((4, 8, 8, 1), np.float32), 'targets': np.arange(4)})
+  assert out['targets'].shape == (4, info.num_outputs)
+  np.testing.assert_allclose(np.asarray(out['targets']).sum(-1), 1.0, rtol=1e-6)
+  assert data.build_augment((), info) is None
 
 
 @pytest.mark.parametrize('cfg,match', [

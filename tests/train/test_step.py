@@ -123,3 +123,28 @@ def test_l2_penalty_adds_alpha_w_to_the_gradient_of_weights_only():
   np.testing.assert_allclose(reg.params['dense']['kernel'] - plain.params['dense']['kernel'], -0.05 * w, rtol=1e-5)
   np.testing.assert_allclose(reg.params['dense']['bias'], plain.params['dense']['bias'])
   np.testing.assert_allclose(m['penalty'], 0.25 * np.sum(np.asarray(w) ** 2), rtol=1e-6)
+
+
+def test_augment_fn_transforms_the_training_batch_only():
+  """The train step's gradient is the gradient at augment(batch); eval sees the batch as given."""
+  model, loss, tx, state = _linear_setup(lr=0.1)
+  x = np.linspace(0, 1, 8, dtype=np.float32)[:, None]
+  batch = {'inputs': x, 'targets': 3 * x + 2}
+  flip_sign = lambda rng, b: {**b, 'inputs': -b['inputs']}
+  aug, _ = jax.jit(make_train_step(model, loss, tx, augment_fn=flip_sign))(state, batch, jax.random.PRNGKey(1))
+  ref, _ = jax.jit(make_train_step(model, loss, tx))(state, {**batch, 'inputs': -x}, jax.random.PRNGKey(1))
+  chex.assert_trees_all_close(aug.params, ref.params, rtol=1e-6)
+
+
+def test_cross_entropy_soft_targets_equal_labels_when_one_hot():
+  loss = build_loss(ml_collections.ConfigDict({'name': 'softmax_cross_entropy'}))
+  logits = jnp.asarray(np.random.default_rng(0).normal(size=(5, 4)), jnp.float32)
+  labels = np.array([0, 3, 1, 2, 3])
+  hard = loss(logits, {'targets': labels})
+  soft = loss(logits, {'targets': np.eye(4, dtype=np.float32)[labels]})
+  np.testing.assert_allclose(hard['loss'], soft['loss'], rtol=1e-6)
+  np.testing.assert_array_equal(hard['accuracy'], soft['accuracy'])
+  # A 50/50 mixture: the loss is the mean of the two labels' losses (cross entropy is linear in the target).
+  mixed = loss(logits, {'targets': 0.5 * np.eye(4, dtype=np.float32)[labels] + 0.5 * np.eye(4, dtype=np.float32)[0]})
+  ref = 0.5 * hard['loss'] + 0.5 * loss(logits, {'targets': np.zeros(5, np.int32)})['loss']
+  np.testing.assert_allclose(mixed['loss'], ref, rtol=1e-5)
