@@ -109,3 +109,21 @@ def test_unloadable_dataset_falls_back_to_its_shapes(monkeypatch, tmp_path):
   assert tuple(setup.info.input_shape) == (28, 28, 1) and setup.info.num_outputs == 10
   runner = bench.JaxRunner(setup, bench.synthetic_batches('softmax_cross_entropy', (28, 28, 1), 10, 256, n=1))
   assert _positive(runner.run(1)) and math.isfinite(runner.loss())
+
+
+def test_group_names_expand():
+  assert bench.parse_args(['cnn']).workloads == ['cnn_small', 'lenet5', 'resnet20']
+  assert bench.parse_args(['lenet5', 'cnn']).workloads == ['lenet5', 'cnn_small', 'resnet20']
+  with pytest.raises(UserError, match="unknown workload 'cnnn'"):
+    bench.parse_args(['cnnn'])
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason='torch is not installed')
+def test_cnn_twin_runs_channels_first():
+  import torch  # pylint: disable=g-import-not-at-top
+  wl = bench.WORKLOADS['cnn_small']
+  config, setup, _ = bench.build_setup(wl)
+  host = bench.synthetic_batches('softmax_cross_entropy', (28, 28, 1), 10, 8, n=1)
+  runner = bench.TorchRunner(torch, wl, config, (28, 28, 1), 10, host, torch.device('cpu'))
+  assert tuple(runner.batches[0][0].shape) == (8, 1, 28, 28)
+  assert _positive(runner.run(1)) and math.isfinite(runner.loss())
