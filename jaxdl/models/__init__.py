@@ -16,7 +16,7 @@ from jaxdl.errors import UserError
 from jaxdl.registry import MODELS
 
 # Importing the families registers them.
-from jaxdl.models import linear, mlp, polynomial, rbf  # noqa: F401,E402  pylint: disable=unused-import
+from jaxdl.models import alexnet, allcnn, cifar_small, cnn, convblock, densenet, highway, inception, lenet, linear, mlp, mobilenet, nin, polynomial, rbf, resnet, vgg, xception  # noqa: F401,E402  pylint: disable=unused-import
 
 
 def _fields(cls) -> dict[str, dataclasses.Field]:
