@@ -158,6 +158,9 @@ def cmd_summary(argv):
   p.add_argument('model', nargs='?')
   p.add_argument('--input-shape', default=None, help='one example, e.g. 8,8,1')
   p.add_argument('--json', action='store_true')
+  p.add_argument('--layers', action='store_true',
+                 help='also every layer\'s output shape, kernel/stride and receptive field (plain CNN chains)')
+  p.add_argument('--flops', action='store_true', help='also the multiply-adds of one forward pass (He et al.\'s FLOPs)')
   args = p.parse_args(rest)
   if cfg_args:
     config = load_config(cfg_args)
@@ -174,7 +177,8 @@ def cmd_summary(argv):
       except (ValueError, SyntaxError):
         overrides[key] = value
     model = build_model(ml_collections.ConfigDict({'name': args.model, **overrides}))
-    shape, title = MODELS.meta(args.model).get('example_input_shape'), args.model
+    meta = MODELS.meta(args.model)
+    shape, title = meta.get('input_shape', meta.get('example_input_shape')), args.model
   else:
     raise UserError('jaxdl summary needs a model', 'a registered model name or --config=FILE', 'see `jaxdl list --models`')
   if args.input_shape:
@@ -186,7 +190,15 @@ def cmd_summary(argv):
   table = summary_lib.parameter_table(model, tuple(shape))
   table['model'] = title
   table['input_shape'] = list(shape)
-  print(json.dumps(table, indent=2) if args.json else summary_lib.format_table(table, f'{title}, input {tuple(shape)}'))
+  text = [summary_lib.format_table(table, f'{title}, input {tuple(shape)}')]
+  if args.flops:
+    from jaxdl.flops import forward_flops  # pylint: disable=g-import-not-at-top
+    table['flops'] = int(forward_flops(model, tuple(shape)))
+    text.append(f"forward multiply-adds (FLOPs as in He et al.): {table['flops']:,} ({table['flops'] / 1e9:.3g}×10⁹)")
+  if args.layers:
+    table['layer_outputs'] = summary_lib.layer_outputs(model, tuple(shape))
+    text.append(summary_lib.format_layer_outputs(table['layer_outputs']))
+  print(json.dumps(table, indent=2) if args.json else '\n\n'.join(text))
   return 0
 
 

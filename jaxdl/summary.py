@@ -103,7 +103,8 @@ def layer_outputs(model, input_shape: tuple[int, ...], batch: int = 1, receptive
     shapes = [list(l.shape[1:]) for l in leaves if hasattr(l, 'shape')]
     row['output_shape'] = shapes[0] if len(shapes) == 1 else shapes
     in_shape = getattr(args[0], 'shape', None) if args else None
-    geometry = _window_geometry(m, in_shape)
+    # The model itself may carry a `kernel_size` config field: only its submodules are layers.
+    geometry = _window_geometry(m, in_shape) if m.path else None
     if geometry:
       row.update(geometry)
     return out

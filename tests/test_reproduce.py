@@ -63,3 +63,14 @@ def test_summary_cli_json(capsys):
   table = json.loads(capsys.readouterr().out)
   assert table['total_params'] == 26
   assert [l['params'] for l in table['layers']] == [16, 10]
+
+
+def test_summary_cli_flops_and_layers(capsys):
+  """simple_cnn (conv3×3 32, conv3×3 64, pool 2, dense 128, dense 10) on 28×28×1: MACs counted by hand."""
+  assert cli.main(['summary', 'simple_cnn', '--flops', '--layers', '--json']) == 0
+  table = json.loads(capsys.readouterr().out)
+  hand = 26 * 26 * 9 * 1 * 32 + 24 * 24 * 9 * 32 * 64 + 12 * 12 * 64 * 128 + 128 * 10
+  assert table['flops'] == hand
+  convs = [r for r in table['layer_outputs'] if r['type'] == 'Conv']
+  assert [r['output_shape'] for r in convs] == [[26, 26, 32], [24, 24, 64]]
+  assert [r['receptive_field'] for r in convs] == [[3, 3], [5, 5]]   # r = 1 + Σ (k − 1)

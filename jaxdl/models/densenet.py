@@ -44,7 +44,7 @@ class Transition(nn.Module):
     return layers.avg_pool(x, (2, 2), strides=(2, 2))
 
 
-@MODELS.register('densenet121', example_input_shape=(64, 64, 3), heavy=True,
+@MODELS.register('densenet121', example_input_shape=(64, 64, 3), input_shape=(224, 224, 3), heavy=True,
                  description='DenseNet-121 (Huang et al. 2017; torchvision, 8.0M params)')
 class DenseNet(nn.Module):
   """ImageNet DenseNet-BC in torchvision's layout (defaults: DenseNet-121)."""

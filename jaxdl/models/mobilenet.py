@@ -61,7 +61,7 @@ class InvertedResidual(nn.Module):
     return x + y if self.strides == 1 and c_in == self.features else y
 
 
-@MODELS.register('mobilenet_v2', example_input_shape=(64, 64, 3), heavy=True,
+@MODELS.register('mobilenet_v2', example_input_shape=(64, 64, 3), input_shape=(224, 224, 3), heavy=True,
                  description='MobileNetV2 (Sandler et al. 2018; torchvision, 3.5M params)')
 class MobileNetV2(nn.Module):
   """torchvision MobileNetV2; `width_mult` scales every layer's channels (rounded to multiples of 8)."""

@@ -301,7 +301,7 @@ class CifarResNet(nn.Module):
     return nn.Dense(self.num_outputs, name='fc')(jnp.mean(x, axis=(1, 2)))
 
 
-_IMAGENET = dict(example_input_shape=(64, 64, 3))
+_IMAGENET = dict(example_input_shape=(64, 64, 3), input_shape=(224, 224, 3))  # example: the fast test; input: summary
 
 
 @MODELS.register('resnet18', **_IMAGENET, description='ResNet-18 (He et al. 2015; torchvision, 11.7M params)')

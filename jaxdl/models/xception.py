@@ -68,7 +68,7 @@ class MiddleModule(nn.Module):
     return x + y
 
 
-@MODELS.register('xception', example_input_shape=(64, 64, 3), heavy=True,
+@MODELS.register('xception', example_input_shape=(64, 64, 3), input_shape=(299, 299, 3), heavy=True,
                  description='Xception (Chollet 2017; Keras applications, 22.9M params)')
 class Xception(nn.Module):
   """Keras-applications Xception (see the module docstring)."""
