@@ -39,7 +39,9 @@ TRAIN_FIELDS: dict[str, tuple[Any, Any, Any]] = {
     'averaging': (str, 'none', (lambda v: v in ('none', 'ema', 'polyak'), "'none', 'ema' or 'polyak'")),
     'ema_decay': (float, 0.999, (lambda v: 0 < v < 1, 'a number in (0, 1)')),
     'restore_best': (bool, False, None),         # end on the best checkpoint (early stopping: keep the best model)
-    'init_from': (str, '', None),                # workdir of another run: start from its latest params
+    'init_from': (str, '', None),                # workdir of another run: start from its latest params (+ BN stats)
+    'init_from_exclude': (tuple, (), (lambda v: all(isinstance(x, str) and x for x in v), 'a tuple of names')),
+                                                 # ... except those whose path contains one of these (a new head)
     'init_from_data_examples': (int, 10000, _POS),  # examples used by a model's data-dependent init (k-means)
 }
 SECTIONS = ('model', 'data', 'loss', 'optimizer', 'train')

@@ -15,6 +15,9 @@
                     (Srebro & Shraibman 2005; Hinton et al. 2012 with dropout; seed 001 "Max-Norm", c ≈ 3–4) (0: off)
   schedule, schedule_kwargs, warmup_steps   the learning-rate schedule (jaxdl.schedules)
   freeze            names: parameters whose path contains one get no update
+  lr_multipliers    {name: m} (or ((name, m), ...)): parameters whose path contains `name` move m× as far (their
+                    updates are scaled by m, i.e. the learning rate for SGD/Adam); first matching name wins. With
+                    `freeze` this is fine-tuning with per-layer learning rates (optax.multi_transform)
 
 Chain order: clip_value → clip_global_norm → l2 → optimiser(ε_t) → weight_decay → reduce-on-plateau → max_norm,
 inside `freeze`'s partition. Optimisers and their kwargs (the update rules of seed 000 / seed 004 V.1):
@@ -46,7 +49,7 @@ from jaxdl.registry import OPTIMIZERS
 from jaxdl.schedules import build_schedule
 
 GENERIC_KEYS = ('name', 'learning_rate', 'schedule', 'schedule_kwargs', 'warmup_steps', 'clip_global_norm',
-                'clip_value', 'l2', 'weight_decay', 'decay_mask', 'max_norm', 'freeze')
+                'clip_value', 'l2', 'weight_decay', 'decay_mask', 'max_norm', 'freeze', 'lr_multipliers')
 _NONNEG_KEYS = ('clip_global_norm', 'clip_value', 'l2', 'weight_decay', 'max_norm')
 
 
@@ -250,14 +253,49 @@ def build_optimizer(opt_config, num_steps: int) -> tuple[optax.GradientTransform
   if cfg.get('max_norm'):
     parts.append(max_norm_projection(cfg['max_norm']))
   tx = optax.chain(*parts)
-  freeze = tuple(cfg.get('freeze', ()) or ())
-  if freeze:
-    # Parameters whose path contains one of the `freeze` names get no update (e.g. RBF centres in phase 2,
-    # a pretrained trunk in transfer learning).
-    def labels(params):
-      return jax.tree_util.tree_map_with_path(
-          lambda path, _: 'frozen' if any(f in jax.tree_util.keystr(path) for f in freeze) else 'train', params)
-    tx = optax.multi_transform({'train': tx, 'frozen': optax.set_to_zero()}, labels)
+  return partition(tx, tuple(cfg.get('freeze', ()) or ()), _multipliers(cfg.get('lr_multipliers', ()))), schedule
+
+
+def _multipliers(spec) -> tuple[tuple[str, float], ...]:
+  if hasattr(spec, 'to_dict'):
+    spec = spec.to_dict()
+  items = list(spec.items()) if isinstance(spec, dict) else list(spec or ())
+  out = []
+  for item in items:
+    ok = isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str) and isinstance(
+        item[1], (int, float)) and not isinstance(item[1], bool) and item[1] >= 0
+    if not ok:
+      raise UserError(f'config.optimizer.lr_multipliers entry {item!r}', 'name: multiplier >= 0 pairs, e.g. '
+                      "{'head': 10.0} or (('head', 10.0),)", 'fix config.optimizer.lr_multipliers')
+    out.append((item[0], float(item[1])))
+  return tuple(out)
+
+
+def param_labels(params, freeze: tuple[str, ...] = (), multipliers: tuple[tuple[str, float], ...] = ()):
+  """The partition used by `partition`: 'frozen', 'lr{i}' (the i-th multiplier) or 'train' for every leaf.
+  A leaf matches a name when its path (jax keystr, e.g. "['head']['kernel']") contains it; freeze wins."""
+  def label(path, _):
+    key = jax.tree_util.keystr(path)
+    if any(f in key for f in freeze):
+      return 'frozen'
+    for i, (name, _m) in enumerate(multipliers):
+      if name in key:
+        return f'lr{i}'
+    return 'train'
+  return jax.tree_util.tree_map_with_path(label, params)
+
+
+def partition(tx: optax.GradientTransformation, freeze: tuple[str, ...] = (),
+              multipliers: tuple[tuple[str, float], ...] = ()) -> optax.GradientTransformation:
+  """`tx` on the trainable parameters, no update for the frozen ones (e.g. RBF centres in phase 2, a pretrained
+  trunk in transfer learning), `tx` followed by ×m for those with a learning-rate multiplier m. Each group keeps
+  its own optimiser state (optax.multi_transform)."""
+  if not freeze and not multipliers:
+    return tx
+  transforms = {'train': tx, 'frozen': optax.set_to_zero()}
+  for i, (_, m) in enumerate(multipliers):
+    transforms[f'lr{i}'] = optax.set_to_zero() if m == 0 else optax.chain(tx, optax.scale(m))
+  return optax.multi_transform(transforms, lambda params: param_labels(params, freeze, multipliers))
   return tx, schedule
 
 

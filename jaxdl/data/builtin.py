@@ -152,11 +152,31 @@ def _digits_split():
   return tuple(out)
 
 
+def _select(xtr, xte, ytr, yte, classes: tuple, train_examples: int, name: str):
+  """Keeps `classes` (relabelled 0..k−1 in the given order; () = all ten) and the first `train_examples` training
+  examples (0 = all; the split is already shuffled and stratified): a source/target pair for transfer learning."""
+  classes = tuple(classes)
+  if classes:
+    if len(set(classes)) != len(classes) or not all(isinstance(c, int) and 0 <= c <= 9 for c in classes):
+      raise UserError(f'config.data.classes={classes!r} for dataset {name!r}', 'distinct digits 0..9, e.g. (5, 6, 7)',
+                      'fix --config.data.classes')
+    lut = np.full(10, -1, np.int32)
+    lut[list(classes)] = np.arange(len(classes))
+    keep_tr, keep_te = lut[ytr] >= 0, lut[yte] >= 0
+    xtr, ytr, xte, yte = xtr[keep_tr], lut[ytr[keep_tr]], xte[keep_te], lut[yte[keep_te]]
+  if train_examples < 0:
+    raise UserError(f'config.data.train_examples={train_examples}', 'an integer >= 0 (0: all)',
+                    'fix --config.data.train_examples')
+  if train_examples:
+    xtr, ytr = xtr[:train_examples], ytr[:train_examples]
+  return xtr, xte, ytr, yte, len(classes) or 10
+
+
 @DATASETS.register('digits', source="scikit-learn's bundled UCI 8×8 digits",
                    description='1,797 8×8 grey digits; stratified 1,437 / 360 train/test split')
-def digits() -> Dataset:
-  xtr, xte, ytr, yte = _digits_split()
-  return from_arrays('digits', 'classification', {'train': (xtr, ytr), 'test': (xte, yte)}, num_outputs=10)
+def digits(*, classes: tuple = (), train_examples: int = 0) -> Dataset:
+  xtr, xte, ytr, yte, k = _select(*_digits_split(), classes, train_examples, 'digits')
+  return from_arrays('digits', 'classification', {'train': (xtr, ytr), 'test': (xte, yte)}, num_outputs=k)
 
 
 def _resize(x: np.ndarray, size: int) -> np.ndarray:
@@ -175,7 +195,7 @@ def _resize(x: np.ndarray, size: int) -> np.ndarray:
 
 
 @DATASETS.register('digits28', source="scikit-learn's digits, resized", description='the digits at 28×28×1 (MNIST-sized)')
-def digits28() -> Dataset:
-  xtr, xte, ytr, yte = _digits_split()
+def digits28(*, classes: tuple = (), train_examples: int = 0) -> Dataset:
+  xtr, xte, ytr, yte, k = _select(*_digits_split(), classes, train_examples, 'digits28')
   return from_arrays('digits28', 'classification', {'train': (_resize(xtr, 28), ytr), 'test': (_resize(xte, 28), yte)},
-                     num_outputs=10)
+                     num_outputs=k)

@@ -30,7 +30,8 @@ POOLS = ('max', 'avg', 'none')
                  description='vanilla CNN: conv3×3 32 → conv3×3 64 → max-pool → dense 128 → dense (configurable)')
 class SimpleCNN(nn.Module):
   """A plain CNN. `pool_every=0`: one pooling after the last conv; k > 0: after every k-th conv.
-  With `batch_norm` each conv has no bias and is followed by BN (before the activation)."""
+  With `batch_norm` each conv has no bias and is followed by BN (before the activation). Layers are named conv{i},
+  bn{i}, dense{i} and head (for transfer learning: `train.init_from_exclude=('head',)`, `optimizer.freeze`)."""
   channels: Sequence[int] = (32, 64)
   kernel_size: int = 3
   padding: str = 'VALID'
@@ -71,17 +72,17 @@ class SimpleCNN(nn.Module):
     n = len(self.channels)
     for i, c in enumerate(self.channels):
       x = Conv(c, (self.kernel_size, self.kernel_size), strides=self.strides, padding=self.padding,
-               use_bias=not self.batch_norm)(x)
+               use_bias=not self.batch_norm, name=f'conv{i}')(x)
       if self.batch_norm:
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, name=f'bn{i}')(x)
       x = act(x)
       if (self.pool_every and (i + 1) % self.pool_every == 0) or (not self.pool_every and i == n - 1):
         x = self._pool(x)
     x = x.reshape((x.shape[0], -1))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    for w in self.dense:
-      x = nn.Dropout(self.dropout_rate, deterministic=not train)(act(nn.Dense(w)(x)))
-    return nn.Dense(self.num_outputs)(x)
+    for i, w in enumerate(self.dense):
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(act(nn.Dense(w, name=f'dense{i}')(x)))
+    return nn.Dense(self.num_outputs, name='head')(x)
 
 
 @MODELS.register('lenet_modern', example_input_shape=(32, 32, 1),

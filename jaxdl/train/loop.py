@@ -124,12 +124,15 @@ class TrainSetup:
                                    self.config.train.init_from_data_examples)
       params = jax.jit(self.model.init_from_data, out_shardings=self.repl)(
           params, jax.random.fold_in(self.init_rng, 7), x)
-    if self.config.train.init_from:
-      params = load_params(self.config.train.init_from, params)
+    model_state = state.model_state
+    t = self.config.train
+    if t.init_from:
+      params, model_state = load_pretrained(t.init_from, params, model_state, tuple(t.init_from_exclude))
     if params is not state.params:
       params = jax.device_put(params, self.repl)
       state = state.replace(params=params, opt_state=jax.jit(self.tx.init, out_shardings=self.repl)(params),
-                            avg_params=params if state.avg_params is not None else None)
+                            avg_params=params if state.avg_params is not None else None,
+                            model_state=jax.device_put(model_state, self.repl))
     return state
 
   def checkpointer(self, workdir: pathlib.Path, read_only: bool = False) -> Checkpointer:
@@ -180,8 +183,7 @@ def with_teacher(loss_fn, teacher: str, info):
   return loss
 
 
-def load_params(workdir: str, like: Any, item: str = 'params') -> Any:
-  """The latest parameters of another run (warm start / transfer): the tree must have the same structure."""
+def _restore_latest_state(workdir: str):
   path = pathlib.Path(workdir)
   ck = path / 'checkpoints'
   steps = sorted(int(p.name) for p in ck.iterdir() if p.name.isdigit()) if ck.is_dir() else []
@@ -196,13 +198,50 @@ def load_params(workdir: str, like: Any, item: str = 'params') -> Any:
   except Exception as e:  # noqa: BLE001
     raise UserError(f'run {workdir!r}: checkpoint {steps[-1]} is unreadable ({str(e)[:200]})',
                     'a checkpoint written by `jaxdl train`', 'fix the path') from e
-  params = restored.state[item]
+  return restored.state
+
+
+def load_params(workdir: str, like: Any, item: str = 'params') -> Any:
+  """The latest parameters of another run (warm start): the tree must have the same structure."""
+  params = _restore_latest_state(workdir)[item]
   want = jax.tree_util.tree_structure(like)
   if jax.tree_util.tree_structure(params) != want or any(
       np.shape(a) != np.shape(b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(like))):
     raise UserError(f'run {workdir!r} holds parameters of another shape', 'a run of the same model',
                     'use a matching run (or replace the head with transfer learning)')
   return jax.tree.map(lambda a, b: np.asarray(a, dtype=b.dtype), params, like)
+
+
+def _flat_paths(tree) -> dict[str, Any]:
+  return {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def load_pretrained(workdir: str, params: Any, model_state: Any, exclude: tuple[str, ...] = ()) -> tuple[Any, Any]:
+  """Transfer learning: every parameter (and mutable state such as BN statistics) of the new model takes the value
+  of the same path in another run's latest checkpoint, except paths containing a name in `exclude` (e.g. a new
+  'head'), which keep their fresh initialisation. A kept path that is missing or has another shape is an error.
+  """
+  source = _restore_latest_state(workdir)
+  src = {**_flat_paths({'params': source['params']}), **_flat_paths({'state': source.get('model_state') or {}})}
+  problems = []
+
+  def take(tree, root):
+    def one(path, leaf):
+      key = jax.tree_util.keystr((jax.tree_util.DictKey(root), *path))
+      if any(x in key for x in exclude):
+        return leaf
+      if key not in src or np.shape(src[key]) != np.shape(leaf):
+        problems.append(f"{key} {np.shape(leaf)} (source: {np.shape(src[key]) if key in src else 'missing'})")
+        return leaf
+      return np.asarray(src[key], dtype=leaf.dtype)
+    return jax.tree_util.tree_map_with_path(one, tree)
+
+  new_params, new_state = take(params, 'params'), take(model_state, 'state')
+  if problems:
+    raise UserError(f'run {workdir!r} does not fit this model at {len(problems)} parameter(s), e.g. {problems[0]}',
+                    'the same layers with the same shapes, except those in config.train.init_from_exclude',
+                    "add the differing layers' names (e.g. the head) to --config.train.init_from_exclude")
+  return new_params, new_state
 
 
 def _mean(records: list[dict]) -> dict[str, float]:
