@@ -299,20 +299,35 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, quiet: bool = Fals
     stop_signal['term'] = True
   old_handler = signal.signal(signal.SIGTERM, on_term) if lead or jax.process_count() > 1 else None
 
+  unchecked: list[tuple[int, dict]] = []   # finished steps whose metrics are still on the device
+
   def retire(keep: int) -> None:
+    # Bounds the steps in flight (waits, copies nothing); metrics come to the host once per window (`check`).
     while len(pending) > keep:
       step_no, m = pending.popleft()
-      m = {k: float(v) for k, v in jax.device_get(m).items()}
+      jax.block_until_ready(m)
+      unchecked.append((step_no, m))
+
+  def check() -> None:
+    """Fetches the window's metrics in one transfer; a non-finite loss stops training, naming its step."""
+    if not unchecked:
+      return
+    host = jax.device_get([m for _, m in unchecked])
+    for (step_no, _), m in zip(unchecked, host):
+      m = {k: float(v) for k, v in m.items()}
       if not math.isfinite(m['loss']):
+        unchecked.clear()
         raise TrainingDiverged(
             f'training diverged: loss is {m["loss"]} at step {step_no}; stopped, nothing after the last good '
             f'checkpoint (step {last_good_ckpt}) was saved', 'a finite loss',
             'lower --config.optimizer.learning_rate or add --config.optimizer.clip_global_norm')
       window.append(m)
+    unchecked.clear()
 
   def save(step_no: int, metrics: dict | None = None) -> None:
     nonlocal last_good_ckpt
     retire(0)
+    check()   # never save parameters that came from a non-finite step
     ckpt.save(step_no, state, train_iter.get_state(),
               {'step': step_no, 'key_data': s.key_data, 'best': best}, metrics=metrics)
     last_good_ckpt = step_no
@@ -347,6 +362,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, quiet: bool = Fals
       check_preempt = jax.process_count() == 1 or step % t.log_every == 0 or is_last
       if (step % t.log_every == 0 or is_last) or (check_preempt and stop_signal['term']):
         retire(0)
+        check()
         elapsed = time.perf_counter() - window_start - excluded
         t0 = time.perf_counter()
         last_train = _mean(window)
@@ -367,6 +383,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, quiet: bool = Fals
       if (t.eval_every and step % t.eval_every == 0) or is_last:
         t0 = time.perf_counter()
         retire(0)
+        check()
         last_eval = s.evaluate(state)
         writer.write(step, 'eval', last_eval)
         ran_eval = True
@@ -390,6 +407,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, *, quiet: bool = Fals
         stop_reason = 'early_stopping'
         break
     retire(0)
+    check()
     if t.restore_best and stop_reason != 'preempted' and best['step'] not in (None, step):
       # Early stopping keeps the model with the best validation metric (seed 000, "Early stopping").
       ckpt.wait()
