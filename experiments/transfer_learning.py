@@ -25,7 +25,8 @@ CLAIMS = {
     'TL1': Claim('TL1', 'transfer learning: restore a run, replace the head, freeze the trunk or fine-tune it with '
                  'per-layer learning rates', 'seed 000 (transfer learning); jaxdl check',
                  'the target run starts from the source trunk bit for bit with a fresh head; a frozen trunk ends '
-                 'unchanged; with the head at 10× the rate, its first Adam step moves it 10× as far as the trunk\'s'),
+                 'unchanged; with the head at 10× the rate, its first Adam step moves it 10× as far as the trunk\'s',
+                 own=True),
 }
 TARGET = dict(classes=(5, 6, 7, 8, 9), train_examples=50)
 

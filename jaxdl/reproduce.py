@@ -32,6 +32,7 @@ class Claim:
   source: str = ''               # where: seed file / paper / lab
   criterion: str = ''            # how it is judged (tolerance, comparison)
   needs: str = ''                # stock dataset it needs, if any ('' = built-in data)
+  own: bool = False              # a jaxdl check with its own ID (not in shared/CLAIMS.md), e.g. TL1, V1
 
 
 @dataclasses.dataclass

@@ -45,11 +45,16 @@ def test_every_experiment_claim_id_is_in_claims_md():
   if not claims_md.exists():
     pytest.skip('../shared/CLAIMS.md is not beside this checkout')
   text = claims_md.read_text()
-  for cid in reproduce.claim_index():
-    assert f'| {cid} |' in text, cid
+  for cid, (_, claim) in reproduce.claim_index().items():
+    # The course's claims carry their CLAIMS.md ID; jaxdl's own checks (own=True) must not collide with one.
+    assert (f'| {cid} |' in text) != claim.own, cid
 
 
-@pytest.mark.parametrize('name', MODELS.names())
+def _models_by_weight():
+  return [pytest.param(n, marks=pytest.mark.slow) if MODELS.meta(n).get('heavy') else n for n in MODELS.names()]
+
+
+@pytest.mark.parametrize('name', _models_by_weight())
 def test_summary_total_equals_initialised_parameter_count(name):
   shape = MODELS.meta(name)['example_input_shape']
   model = build_model(ml_collections.ConfigDict({'name': name}))

@@ -1,4 +1,5 @@
 """jaxdl.schedules: every schedule's values against its formula (NumPy), warmup, reduce-on-plateau, errors."""
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -113,8 +114,9 @@ def test_reduce_on_plateau_reacts_to_a_plateau_in_value():
   p = {'w': jnp.zeros(2)}
   s = tx.init(p)
   steps = []
+  update = jax.jit(lambda s, val: tx.update({'w': jnp.ones(2)}, s, p, value=val))
   for val in losses:
-    u, s = tx.update({'w': jnp.ones(2)}, s, p, value=jnp.asarray(val))
+    u, s = update(s, jnp.asarray(val, jnp.float32))
     steps.append(-float(u['w'][0]))
   close(np.array(steps), v)
 

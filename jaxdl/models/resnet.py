@@ -304,7 +304,7 @@ class CifarResNet(nn.Module):
 _IMAGENET = dict(example_input_shape=(64, 64, 3), input_shape=(224, 224, 3))  # example: the fast test; input: summary
 
 
-@MODELS.register('resnet18', **_IMAGENET, description='ResNet-18 (He et al. 2015; torchvision, 11.7M params)')
+@MODELS.register('resnet18', **_IMAGENET, heavy=True, description='ResNet-18 (He et al. 2015; torchvision, 11.7M params)')
 class ResNet18(ResNet):
   depth: int = 18
 
@@ -333,7 +333,7 @@ class ResNet152(ResNet):
   depth: int = 152
 
 
-@MODELS.register('preact_resnet18', **_IMAGENET, description='pre-activation ResNet-18 (He et al. 2016b)')
+@MODELS.register('preact_resnet18', **_IMAGENET, heavy=True, description='pre-activation ResNet-18 (He et al. 2016b)')
 class PreActResNet18(PreActResNet):
   depth: int = 18
 
