@@ -212,4 +212,4 @@ def dataset_kwargs(name: str) -> dict[str, Any]:
 
 
 # Importing the modules registers their datasets.
-from jaxdl.data import builtin, california, stock  # noqa: E402,F401  pylint: disable=wrong-import-position
+from jaxdl.data import builtin, california, shapes, stock  # noqa: E402,F401  pylint: disable=wrong-import-position
