@@ -6,6 +6,8 @@ t counts optimiser updates from 0 (after the warmup). T = num_steps − warmup_s
 
   constant      ε₀
   step          ε₀ γ^⌊t/k⌋                        step_size k, gamma γ (notes: "halve every 50th epoch")
+  piecewise     ε₀ γ^(number of boundaries ≤ t)   boundaries (steps, or fractions of T if all < 1), gamma γ
+                (multi-step decay, e.g. ×0.1 at 60% and 85% of training)
   exponential   ε₀ γ^(t/k)                        gamma γ, transition_steps k (default T: ε falls by γ over the run)
   inverse_time  ε₀ / (1 + γ t/k)                  gamma γ, transition_steps k (LeCun et al. 1998; Bottou 2012)
   linear        ε₀ → end_value, linearly over k   end_value, transition_steps k (default T)
@@ -60,6 +62,21 @@ def step(lr, T, *, step_size: int = 1000, gamma: float = 0.5):
   _pos('step_size', step_size)
   _pos('gamma', gamma)
   return optax.exponential_decay(lr, transition_steps=int(step_size), decay_rate=gamma, staircase=True)
+
+
+def piecewise(lr, T, *, boundaries: tuple = (), gamma: float = 0.1):
+  """ε₀ γ^{#{b ∈ boundaries : b ≤ t}}: the rate is multiplied by γ at each boundary (steps, or fractions of T)."""
+  _pos('gamma', gamma)
+  bounds = [float(b) for b in boundaries]
+  if not bounds or any(b <= 0 for b in bounds) or bounds != sorted(bounds):
+    raise UserError(f'config.optimizer.schedule_kwargs.boundaries={tuple(boundaries)!r}',
+                    'increasing positive steps, or fractions of the run in (0, 1), e.g. (0.6, 0.85)',
+                    'fix config.optimizer.schedule_kwargs.boundaries')
+  steps = [int(round(b * T)) if all(x < 1 for x in bounds) else int(b) for b in bounds]
+  scales: dict[int, float] = {}
+  for b in steps:
+    scales[b] = scales.get(b, 1.0) * gamma
+  return optax.piecewise_constant_schedule(lr, scales)
 
 
 def exponential(lr, T, *, gamma: float = 0.01, transition_steps: int = 0):
@@ -146,7 +163,7 @@ def sgdr(lr, T, *, period: int = 0, period_mult: float = 2.0, end_value: float =
 
 
 SCHEDULES: dict[str, Callable[..., Schedule]] = {
-    'constant': constant, 'step': step, 'exponential': exponential, 'inverse_time': inverse_time,
+    'constant': constant, 'step': step, 'piecewise': piecewise, 'exponential': exponential, 'inverse_time': inverse_time,
     'linear': linear, 'cosine': cosine, 'plateau': plateau, 'onecycle': onecycle, 'sgdr': sgdr,
 }
 
@@ -162,7 +179,8 @@ def _check_options(kind: str, given: dict[str, Any]) -> None:
       raise UserError(f'unknown key config.optimizer.schedule_kwargs.{key} for schedule {kind!r}',
                       'one of: ' + (', '.join(sorted(accepted)) or '(none)'), 'remove it or fix its spelling')
     want = type(accepted[key])
-    ok = isinstance(value, want) or (want is float and isinstance(value, int))
+    ok = isinstance(value, want) or (want is float and isinstance(value, int)) or (
+        want is tuple and isinstance(value, list))
     if isinstance(value, bool) or not ok:
       raise UserError(f'config.optimizer.schedule_kwargs.{key}={value!r} has type {type(value).__name__}',
                       f'a {want.__name__}', 'fix it')

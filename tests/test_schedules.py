@@ -122,7 +122,7 @@ def test_reduce_on_plateau_reacts_to_a_plateau_in_value():
 
 
 def test_every_schedule_is_tested_here():
-  assert set(SCHEDULES) == {'constant', 'step', 'exponential', 'inverse_time', 'linear', 'cosine', 'plateau',
+  assert set(SCHEDULES) == {'constant', 'step', 'piecewise', 'exponential', 'inverse_time', 'linear', 'cosine', 'plateau',
                             'onecycle', 'sgdr'}
 
 
@@ -143,3 +143,12 @@ def test_bad_schedules_raise_user_error(schedule, kw, needle):
 def test_plateau_values_need_losses():
   with pytest.raises(UserError, match='values'):
     values('plateau')
+
+
+@pytest.mark.parametrize('boundaries', [(0.6, 0.85), (60, 85)])
+def test_piecewise_multiplies_by_gamma_at_each_boundary(boundaries):
+  n = 100
+  cfg = ml_collections.ConfigDict({'name': 'sgd', 'learning_rate': LR, 'schedule': 'piecewise',
+                                   'schedule_kwargs': {'boundaries': boundaries, 'gamma': 0.1}})
+  t = np.arange(n)
+  close(schedule_values(cfg, n), LR * 0.1 ** ((t >= 60).astype(int) + (t >= 85).astype(int)))
