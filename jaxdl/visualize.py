@@ -195,35 +195,32 @@ def guided_backprop(model, variables, x, target=None) -> jax.Array:
 
 
 # ---------------------------------------------------------------------------------------------- Grad-CAM
-def layer_outputs(model, variables, x) -> dict[str, tuple[str, tuple[int, ...]]]:
-  """{module path: (module class name, output shape)} in call order (the model's own path is '')."""
-  seen: dict[str, tuple[str, tuple[int, ...]]] = {}
+def _module_calls(model, variables, x) -> list[tuple[str, nn.Module, tuple[int, ...] | None]]:
+  """(path, module, output shape or None) of every module's first `__call__`, in call order (shapes only:
+  jax.eval_shape, nothing is computed)."""
+  calls: dict[str, tuple[nn.Module, tuple[int, ...] | None]] = {}
 
   def interceptor(next_fun, args, kwargs, context):
     out = next_fun(*args, **kwargs)
     path = _path(context.module)
-    if context.method_name == '__call__' and path not in seen and hasattr(out, 'shape'):
-      seen[path] = (type(context.module).__name__, tuple(out.shape))
+    if context.method_name == '__call__' and path not in calls:
+      calls[path] = (context.module, tuple(out.shape) if hasattr(out, 'shape') else None)
     return out
 
   with nn.intercept_methods(interceptor):
     jax.eval_shape(_logits_fn(model, variables), jnp.asarray(x, jnp.float32))
-  return seen
+  return [(path, m, shape) for path, (m, shape) in calls.items()]
+
+
+def layer_outputs(model, variables, x) -> dict[str, tuple[str, tuple[int, ...]]]:
+  """{module path: (module class name, output shape)} in call order (the model's own path is '')."""
+  return {path: (type(m).__name__, shape) for path, m, shape in _module_calls(model, variables, x)
+          if shape is not None}
 
 
 def conv_layers(model, variables, x) -> list[str]:
   """Paths of the nn.Conv modules in call order."""
-  found: list[str] = []
-
-  def interceptor(next_fun, args, kwargs, context):
-    path = _path(context.module)
-    if context.method_name == '__call__' and isinstance(context.module, nn.Conv) and path not in found:
-      found.append(path)
-    return next_fun(*args, **kwargs)
-
-  with nn.intercept_methods(interceptor):
-    jax.eval_shape(_logits_fn(model, variables), jnp.asarray(x, jnp.float32))
-  return found
+  return [path for path, m, _ in _module_calls(model, variables, x) if isinstance(m, nn.Conv)]
 
 
 def _with_layer(model, variables, layer: str, delta):
