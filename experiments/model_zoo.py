@@ -115,9 +115,7 @@ def _c7(ctx):
 
 
 def _c8(ctx):
-  got = {}
-  for name, (label, _) in VGG_TABLE.items():
-    got[name] = _table(name, (224, 224, 3))['total_params']
+  got = {name: _table(name, (224, 224, 3))['total_params'] for name in VGG_TABLE}
   ok = all(round(got[n] / 1e6) == m for n, (_, m) in VGG_TABLE.items())
   bn = {n: _table(n + '_bn', (224, 224, 3))['total_params'] for n in ('vgg11', 'vgg13', 'vgg16', 'vgg19')}
   ctx.log('VGG: ' + ', '.join(f'{VGG_TABLE[n][0]} {v:,}' for n, v in got.items()))
@@ -128,8 +126,7 @@ def _c8(ctx):
 
 def _c9(ctx):
   t = _table('googlenet', (224, 224, 3))
-  kernels = _kernels_by_prefix(t)
-  blocks = {k: v for k, v in kernels.items()}
+  blocks = _kernels_by_prefix(t)
   blocks['conv2'] = blocks.pop('conv2', 0) + blocks.pop('conv2_reduce', 0)
   weights = sum(blocks.values())
   # Depth: convolutions before the first module (conv1; conv2 = 1×1 reduce + 3×3), two layers per Inception
