@@ -29,6 +29,7 @@ non-static shapes go to lax directly. `JAXDL_FASTCONV=0` in the environment turn
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import os
 from typing import Any, Sequence
@@ -45,6 +46,9 @@ from jax.interpreters import ad, batching, mlir
 MAX_EXTRA_WORK = 0.5
 YNN_MAX_SMALL_FEATURES = 16  # XLA leaves convolutions with <= 16 input and output channels to Eigen already
 MIN_ROUTED_IN_FEATURES = 8   # with fewer input channels YNNPACK is as fast or faster (measured: 1-4 channels)
+MAX_TAPS = 27                # kh*kw*C_in up to this: a sum of shifted planes (3x3 on RGB, 5x5 on grey)
+MAX_PATCH_POSITIONS = 64     # a weight gradient with at most this many kernel positions ...
+MAX_PATCH_RATIO = 2.0        # ... and a patch matrix at most this many times its other operand: one matmul
 
 
 def enabled() -> bool:
@@ -278,6 +282,82 @@ def _nhwc_conv(x, w, strides, padding, rhs_dilation, precision, preferred_elemen
   return y
 
 
+def _out_spatial(in_sp, k_sp, pads, strides, rhs_dilation):
+  return [(i + lo + hi - _dilate(k, r)) // s + 1 for i, k, (lo, hi), s, r in zip(in_sp, k_sp, pads, strides, rhs_dilation)]
+
+
+def _window_slice(x, axes, starts, sizes, steps):
+  """x sliced on `axes`: `sizes[d]` elements from `starts[d]`, every `steps[d]`-th."""
+  start, limit, stride = [0] * x.ndim, list(x.shape), [1] * x.ndim
+  for a, b, n, s in zip(axes, starts, sizes, steps):
+    start[a], limit[a], stride[a] = b, b + (n - 1) * s + 1, s
+  return lax.slice(x, start, limit, stride)
+
+
+def _pad_spatial(x, axes, padding):
+  if all(lo == hi == 0 for lo, hi in padding):
+    return x
+  cfg = [(0, 0, 0)] * x.ndim
+  for a, (lo, hi) in zip(axes, padding):
+    cfg[a] = (lo, hi, 0)
+  return lax.pad(x, jnp.zeros((), x.dtype), cfg)  # negative padding crops, as in the convolution
+
+
+def patch_dot_size(lhs_shape, rhs_shape, dimension_numbers, window_strides, padding, rhs_dilation):
+  """Elements of the patch matrix `_patch_dot` would build (positions x one window of the input), or None when
+  the output has too many positions for it (it is meant for weight gradients, whose output is the kernel)."""
+  lhs_spec, rhs_spec, _ = dimension_numbers
+  in_sp = [lhs_shape[a] for a in lhs_spec[2:]]
+  k_sp = [rhs_shape[a] for a in rhs_spec[2:]]
+  out_sp = _out_spatial(in_sp, k_sp, padding, window_strides, rhs_dilation)
+  if math.prod(out_sp) > MAX_PATCH_POSITIONS:
+    return None
+  return math.prod(out_sp) * lhs_shape[lhs_spec[0]] * lhs_shape[lhs_spec[1]] * math.prod(k_sp)
+
+
+def _patch_dot(lhs, rhs, *, window_strides, padding, rhs_dilation, dimension_numbers, precision,
+               preferred_element_type):
+  """A convolution with few output positions (a weight gradient) as ONE matrix product, in the operands' own
+  layouts: the input windows at the output positions are stacked (the patch matrix) and contracted with the
+  "kernel" over features and window positions. No transposes of the (large) kernel operand, unlike a convolution
+  kernel, which XLA:CPU wants in HWIO order."""
+  lhs_spec, rhs_spec, out_spec = dimension_numbers
+  x = _pad_spatial(lhs, lhs_spec[2:], padding)
+  k_sp = [rhs.shape[a] for a in rhs_spec[2:]]
+  out_sp = _out_spatial([lhs.shape[a] for a in lhs_spec[2:]], k_sp, padding, window_strides, rhs_dilation)
+  windows = [_window_slice(x, lhs_spec[2:], [p * s for p, s in zip(pos, window_strides)], k_sp, rhs_dilation)
+             for pos in np.ndindex(*out_sp)]
+  patches = jnp.stack(windows)  # (positions, *lhs axes with the window's sizes)
+  contract = ((1 + lhs_spec[1], *(1 + a for a in lhs_spec[2:])), (rhs_spec[1], *rhs_spec[2:]))
+  y = lax.dot_general(patches, rhs, (contract, ((), ())), precision=precision,
+                      preferred_element_type=preferred_element_type)  # (positions, batch, out features)
+  y = y.reshape(*out_sp, y.shape[1], y.shape[2])
+  nsp = len(out_sp)
+  src = [0] * y.ndim  # y is (*spatial, N, O); out_spec says where each goes
+  for axis_of_y, out_axis in zip((nsp, nsp + 1, *range(nsp)), out_spec):
+    src[out_axis] = axis_of_y
+  return y.transpose(src)
+
+
+def tap_sum_applies(in_features, k_sp) -> bool:
+  return in_features * math.prod(k_sp) <= MAX_TAPS
+
+
+def _tap_sum(x, w, strides, padding, rhs_dilation, preferred_element_type):
+  """NHWC x HWIO convolution with few input taps (e.g. the first layer on 1-3 channel images) as a sum of
+  kh*kw*C shifted input planes times kernel rows: one fused elementwise loop, no matrix kernel at all."""
+  dtype = preferred_element_type or x.dtype
+  x, w = x.astype(dtype), w.astype(dtype)
+  x = _pad_spatial(x, (1, 2), padding)
+  out_sp = _out_spatial(x.shape[1:3], w.shape[:2], ((0, 0), (0, 0)), strides, rhs_dilation)
+  y = None
+  for i, j, c in np.ndindex(*w.shape[:3]):
+    plane = _window_slice(x[..., c:c + 1], (1, 2), (i * rhs_dilation[0], j * rhs_dilation[1]), out_sp, strides)
+    term = plane * w[i, j, c]
+    y = term if y is None else y + term
+  return y
+
+
 def _cpu_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers, precision,
               preferred_element_type):
   params = dict(window_strides=window_strides, padding=padding, lhs_dilation=lhs_dilation,
@@ -287,9 +367,21 @@ def _cpu_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation, 
   if (not enabled() or len(lhs_spec) != 4 or any(d != 1 for d in lhs_dilation)
       or lhs.dtype not in (jnp.float32, jnp.float64)):
     return _lax(lhs, rhs, **params)
+  if any(p < 0 for pair in padding for p in pair):
+    # XLA:CPU's convolution reads out of bounds with negative padding (jaxlib 0.10: garbage values); crop instead
+    lhs = _pad_spatial(lhs, lhs_spec[2:], [(min(lo, 0), min(hi, 0)) for lo, hi in padding])
+    padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
+  size = patch_dot_size(lhs.shape, rhs.shape, dimension_numbers, window_strides, padding, rhs_dilation)
+  if size is not None and size <= MAX_PATCH_RATIO * rhs.size:
+    return _patch_dot(lhs, rhs, window_strides=window_strides, padding=padding, rhs_dilation=rhs_dilation,
+                      dimension_numbers=dimension_numbers, precision=precision,
+                      preferred_element_type=preferred_element_type)
   x = lhs.transpose(lhs_spec[0], lhs_spec[2], lhs_spec[3], lhs_spec[1])   # NHWC
   w = rhs.transpose(rhs_spec[2], rhs_spec[3], rhs_spec[1], rhs_spec[0])   # HWIO
-  y = _nhwc_conv(x, w, window_strides, padding, rhs_dilation, precision, preferred_element_type)
+  if tap_sum_applies(x.shape[3], w.shape[:2]):
+    y = _tap_sum(x, w, window_strides, padding, rhs_dilation, preferred_element_type)
+  else:
+    y = _nhwc_conv(x, w, window_strides, padding, rhs_dilation, precision, preferred_element_type)
   src = [0] * 4  # y is (N, H, W, O); out_spec says where each goes
   for axis_of_y, out_axis in zip((0, 3, 1, 2), out_spec):
     src[out_axis] = axis_of_y

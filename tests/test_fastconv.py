@@ -23,6 +23,9 @@ CASES = {
     'rect_kernel_stride': ((2, 15, 12, 24), (5, 3, 24, 32), (2, 1), ((1, 1), (0, 2)), None, (1, 2), 1),
     'one_by_one_s2': ((2, 8, 8, 16), (1, 1, 16, 32), (2, 2), 'VALID', None, None, 1),
     'few_channels': ((2, 16, 16, 1), (5, 5, 1, 6), (1, 1), 'VALID', None, None, 1),
+    'few_channels_patch_dot': ((4, 12, 12, 1), (3, 3, 1, 16), (1, 1), 'VALID', None, None, 1),
+    'rgb_s2_same': ((3, 15, 15, 3), (3, 3, 3, 24), (2, 2), 'SAME', None, None, 1),
+    'two_ch_dilated_asym': ((4, 14, 13, 2), (3, 3, 2, 24), (1, 1), ((1, 2), (0, 1)), None, (2, 2), 1),
     'depthwise_fallback': ((2, 9, 9, 24), (3, 3, 1, 24), (1, 1), 'SAME', None, None, 24),
     'grouped_fallback': ((2, 9, 9, 24), (3, 3, 12, 32), (1, 1), 'VALID', None, None, 2),
     'lhs_dilation': ((2, 6, 6, 24), (3, 3, 24, 32), (1, 1), ((2, 2), (2, 2)), (2, 2), None, 1),
@@ -110,6 +113,40 @@ def test_routing_plan_and_cpu_lowering(monkeypatch):
     assert 'tensor<2x27x24x64xf32>' in jax.jit(fast).lower(x, w).as_text()  # one row more than the input
   monkeypatch.setenv('JAXDL_FASTCONV', '0')
   assert 'tensor<2x27x24x64xf32>' not in jax.jit(lambda x, w: fast(x, w) + 0).lower(x, w).as_text()
+
+
+@pytest.mark.parametrize('shape', [(4, 12, 12, 1), (2, 12, 12, 32)])
+def test_negative_padding_crops(shape):
+  """Negative padding crops the input. XLA:CPU's own convolution gets this wrong (jaxlib 0.10 returns values read
+  out of bounds), so the reference is the explicit crop followed by a VALID convolution."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+  w = jnp.asarray(rng.standard_normal((3, 3, shape[3], 16)) / 3, jnp.float32)
+  fast = lambda x, w: fastconv.conv_general_dilated(x, w, (1, 1), ((-1, 1), (0, -2)), dimension_numbers=NHWC)
+  ref = lambda x, w: lax.conv_general_dilated(jnp.pad(x[:, 1:, :-2], ((0, 0), (0, 1), (0, 0), (0, 0))), w, (1, 1),
+                                              'VALID', dimension_numbers=NHWC)
+  y = ref(x, w)
+  _close(jax.jit(fast)(x, w), y)
+  dy = jnp.asarray(rng.standard_normal(y.shape), jnp.float32)
+  for a, b in zip(jax.jit(lambda x, w: jax.vjp(fast, x, w)[1](dy))(x, w), jax.vjp(ref, x, w)[1](dy)):
+    _close(a, b)
+
+
+def _lowered_ops(f, *args):
+  text = jax.jit(f).lower(*args).as_text()
+  return {op for op in ('convolution', 'dot_general') if f'stablehlo.{op}' in text}
+
+
+@pytest.mark.skipif(jax.default_backend() != 'cpu', reason='the routing is the CPU lowering')
+@pytest.mark.parametrize('name', ['few_channels_patch_dot', 'rgb_s2_same', 'two_ch_dilated_asym'])
+def test_few_channel_paths_replace_the_convolution(name):
+  """Few input taps: the forward is a sum of shifted planes and the weight gradient one matmul (no conv)."""
+  x, w = _args(name)
+  fast = _convs(name)[1]
+  assert fastconv.tap_sum_applies(x.shape[3], w.shape[:2])
+  assert _lowered_ops(fast, x, w) == set()
+  wgrad = lambda x, w: jax.grad(lambda w: jnp.sum(fast(x, w) ** 2))(w)
+  assert _lowered_ops(wgrad, x, w) == {'dot_general'}
 
 
 def test_layers_conv_is_nn_conv():
