@@ -13,8 +13,11 @@ stands for several workloads: `jaxdl bench cnn` = cnn_small, lenet5, resnet20 (t
 
 Caveat, measured on 2 shared cores: when other processes keep a core busy, PyTorch's OpenMP threads (which meet at
 a barrier after every op) slow down 5-30x while XLA's work-stealing pool slows ~2x, so ratios taken under load
-overstate JAX. Trust runs whose load average is low, or compare on one core (`taskset -c 0 jaxdl bench ...`: both
-frameworks then use one thread).
+overstate JAX. Each record therefore carries `cpu_contention`: the share of the machine's CPU time that other
+processes used ('other_processes', from /proc/stat minus this process's own CPU time) and that the hypervisor stole
+('stolen') while the blocks were timed; a note is printed above 10%. Trust quiet runs, or compare on one core
+(`taskset -c 0 jaxdl bench ...`: both frameworks then use one thread). Ratios also depend on the CPU: the record
+names it (`cpu`, with its widest vector extension).
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ from jaxdl import config as config_lib
 from jaxdl.errors import UserError
 
 NUM_BATCHES = 4  # pre-built batches fed in rotation
+CONTENTION_WARNING = 0.1  # warn when other processes (or other VMs) took this fraction of the CPU while timing
 
 
 # ------------------------------------------------------------------------------------------------ workloads
@@ -454,6 +458,60 @@ def _loadavg() -> float | None:
     return None
 
 
+def parse_proc_stat(text: str) -> tuple[float, float] | None:
+  """(busy, steal) CPU ticks of all processes on all cores, from the `cpu` line of Linux's /proc/stat."""
+  for line in text.splitlines():
+    f = line.split()
+    if f and f[0] == 'cpu':
+      t = [int(v) for v in f[1:9]] + [0] * (8 - len(f[1:9]))  # user nice system idle iowait irq softirq steal
+      return float(sum(t) - t[3] - t[4]), float(t[7])
+  return None
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuSnapshot:
+  """Wall time, this process's CPU time (all its threads) and the machine's busy/stolen CPU time, in seconds."""
+  wall: float
+  own: float
+  busy: float | None  # None: no /proc/stat (not Linux)
+  steal: float | None
+
+
+def cpu_snapshot() -> CpuSnapshot:
+  t = os.times()
+  try:
+    busy, steal = parse_proc_stat(pathlib.Path('/proc/stat').read_text(encoding='ascii')) or (None, None)
+    hz = os.sysconf('SC_CLK_TCK')
+  except (OSError, ValueError):
+    busy = steal = None
+    hz = 1
+  return CpuSnapshot(time.perf_counter(), t.user + t.system, None if busy is None else busy / hz,
+                     None if steal is None else steal / hz)
+
+
+def contention(a: CpuSnapshot, b: CpuSnapshot, num_cpus: int) -> dict[str, float | None]:
+  """Between two snapshots: the fraction of the machine's CPU time that OTHER processes used, and the fraction the
+  hypervisor stole (other virtual machines on the host). Both slow the frameworks down unevenly."""
+  cap = (b.wall - a.wall) * num_cpus
+  if a.busy is None or b.busy is None or cap <= 0:
+    return {'other_processes': None, 'stolen': None}
+  others = (b.busy - a.busy) - (b.own - a.own)
+  return {'other_processes': min(1.0, max(0.0, others / cap)), 'stolen': min(1.0, max(0.0, (b.steal - a.steal) / cap))}
+
+
+def cpu_model() -> str:
+  """The CPU's name and widest vector extension (convolution speed differs ~2x between AVX2 and AVX-512)."""
+  try:
+    text = pathlib.Path('/proc/cpuinfo').read_text(encoding='utf-8', errors='replace')
+  except OSError:
+    import platform  # pylint: disable=g-import-not-at-top
+    return platform.processor() or platform.machine()
+  name = next((l.split(':', 1)[1].strip() for l in text.splitlines() if l.startswith('model name')), 'unknown CPU')
+  flags = set(next((l.split(':', 1)[1].split() for l in text.splitlines() if l.startswith(('flags', 'Features'))), []))
+  isa = next((x for x in ('avx512f', 'avx2', 'avx', 'sve', 'asimd') if x in flags), None)
+  return f'{name} ({isa})' if isa else name
+
+
 def _num_threads() -> int:
   try:
     return len(os.sched_getaffinity(0))
@@ -476,7 +534,7 @@ def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torc
       'optimizer': config.optimizer.to_dict(), 'loss': config.loss.name, 'repeats': repeats, 'steps': steps,
       'warmup': warmup, 'jax_version': jax.__version__, 'torch_version': torch.__version__ if torch else None,
       'platform': dev.platform, 'device': dev.device_kind, 'num_devices': jax.device_count(),
-      'cpu_count': _num_threads(), 'load_average_before': _loadavg()}
+      'cpu_count': _num_threads(), 'cpu': cpu_model(), 'load_average_before': _loadavg()}
 
   jr = JaxRunner(setup, host)
   rec['num_params'] = jr.num_params()
@@ -499,10 +557,13 @@ def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torc
     if warmup:
       tr.run(warmup)
   jb, tb = [], []
+  before = cpu_snapshot()
   for _ in range(repeats):  # interleaved: J, T, J, T, ...
     jb.append(jr.run(steps))
     if tr is not None:
       tb.append(tr.run(steps))
+  # what else ran while the blocks were timed (measured, unlike the load average, which counts this process too)
+  rec['cpu_contention'] = contention(before, cpu_snapshot(), os.cpu_count() or 1)
 
   rec['jax'] = dict(compile_time_s=compile_s, **_summary(jb, steps, bs), final_loss=jr.loss(),
                     peak_memory=_jax_peak_memory())
@@ -589,8 +650,11 @@ def main(argv: list[str] | None = None) -> int:
   if args.out:
     pathlib.Path(args.out).write_text(text + '\n', encoding='utf-8')
   print(format_table(results), file=sys.stderr)
-  load = max((r['load_average_before'] or 0.0) for r in results)
-  if load >= 0.5 * _num_threads():
-    print(f'note: 1-min load average was {load:.1f} on {_num_threads()} cores before a workload: other '
-          'processes share the CPU, so these timings are noisy', file=sys.stderr)
+  print(f'cpu: {results[0]["cpu"]}, {_num_threads()} threads' if results else '', file=sys.stderr)
+  worst = max(results, key=lambda r: sum(v or 0.0 for v in r['cpu_contention'].values()), default=None)
+  if worst is not None and sum(v or 0.0 for v in worst['cpu_contention'].values()) >= CONTENTION_WARNING:
+    c = worst['cpu_contention']
+    print(f'note: while {worst["workload"]} was timed, other processes used {c["other_processes"]:.0%} of the '
+          f'CPU and the hypervisor stole {c["stolen"] or 0:.0%}: these timings are noisy (rerun on a quiet machine)',
+          file=sys.stderr)
   return 0

@@ -127,3 +127,26 @@ def test_cnn_twin_runs_channels_first():
   runner = bench.TorchRunner(torch, wl, config, (28, 28, 1), 10, host, torch.device('cpu'))
   assert tuple(runner.batches[0][0].shape) == (8, 1, 28, 28)
   assert _positive(runner.run(1)) and math.isfinite(runner.loss())
+
+
+def test_proc_stat_parsing_and_contention():
+  text = ('cpu  100 5 20 800 10 1 2 7 0 0\n'
+          'cpu0 50 2 10 400 5 0 1 3 0 0\n')
+  busy, steal = bench.parse_proc_stat(text)
+  assert (busy, steal) == (100 + 5 + 20 + 1 + 2 + 7, 7)  # idle (800) and iowait (10) are not busy
+  assert bench.parse_proc_stat('intr 1 2 3\n') is None
+  # 2 cores for 10 s = 20 CPU-seconds; the machine was busy 15 of them, 9 by this process, 1 stolen
+  a = bench.CpuSnapshot(wall=0.0, own=1.0, busy=100.0, steal=3.0)
+  b = bench.CpuSnapshot(wall=10.0, own=10.0, busy=115.0, steal=4.0)
+  c = bench.contention(a, b, num_cpus=2)
+  assert c['other_processes'] == pytest.approx(6 / 20) and c['stolen'] == pytest.approx(1 / 20)
+  no_proc = bench.CpuSnapshot(wall=10.0, own=10.0, busy=None, steal=None)
+  assert bench.contention(a, no_proc, 2) == {'other_processes': None, 'stolen': None}
+
+
+def test_record_names_the_cpu_and_the_contention(run):
+  r = run[1][0]
+  assert isinstance(r['cpu'], str) and r['cpu']
+  c = r['cpu_contention']
+  assert set(c) == {'other_processes', 'stolen'}
+  assert all(v is None or 0.0 <= v <= 1.0 for v in c.values())
