@@ -43,6 +43,8 @@ TRAIN_FIELDS: dict[str, tuple[Any, Any, Any]] = {
     'init_from_exclude': (tuple, (), (lambda v: all(isinstance(x, str) and x for x in v), 'a tuple of names')),
                                                  # ... except those whose path contains one of these (a new head)
     'init_from_data_examples': (int, 10000, _POS),  # examples used by a model's data-dependent init (k-means)
+    'compute_dtype': (str, 'float32', (lambda v: v in ('float32', 'bfloat16'), "'float32' or 'bfloat16'")),
+                                                 # bfloat16: mixed precision (float32 weights, optimiser, loss, BN stats)
 }
 SECTIONS = ('model', 'data', 'loss', 'optimizer', 'train')
 

@@ -32,6 +32,12 @@ class Conv(nn.Conv):
 avg_pool = nn.avg_pool  # its reduce_window sum and gradient (a pad) are fast already
 
 
+def as_float(x):
+  """Model inputs as floating point: integer images/features become float32, floating inputs keep their dtype
+  (so that a bfloat16 batch, under train.compute_dtype='bfloat16', is computed in bfloat16)."""
+  return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
+
+
 def max_pool(inputs, window_shape: Sequence[int], strides: Sequence[int] | None = None,
              padding: str | Sequence[tuple[int, int]] = 'VALID'):
   """flax.linen.max_pool; tiling 2-D windows on CPU take the reshape path (see the module docstring)."""

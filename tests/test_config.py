@@ -33,6 +33,7 @@ def test_valid_config_passes():
     (lambda c: c.data.__setattr__('name', 'imagenet'), 'unknown dataset'),
     (lambda c: c.optimizer.__setattr__('name', 'adamx'), 'unknown optimizer'),
     (lambda c: c.loss.__setattr__('name', 'l3'), 'unknown loss'),
+    (lambda c: c.train.__setattr__('compute_dtype', 'float16'), "'float32' or 'bfloat16'"),
 ])
 def test_bad_values_are_rejected(mutate, needle):
   c = _cfg()

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv
+from jaxdl.layers import Conv, as_float
 from jaxdl.registry import MODELS
 
 VARIANTS = ('paper', 'one_tower')
@@ -108,7 +108,7 @@ class AlexNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = x.astype(jnp.float32)
+    x = as_float(x)
     init = nn.initializers.he_normal()
     for i, (maps, k, s, p, g) in enumerate(ALEXNET_CONVS[self.variant], start=1):
       x = nn.relu(Conv(maps, (k, k), strides=(s, s), padding=((p, p), (p, p)), feature_group_count=g,
@@ -144,7 +144,7 @@ class ZFNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = x.astype(jnp.float32)
+    x = as_float(x)
     init = nn.initializers.he_normal()
     for i, (maps, k, s, p) in enumerate(ZFNET_CONVS, start=1):
       x = nn.relu(Conv(maps, (k, k), strides=(s, s), padding=((p, p), (p, p)), kernel_init=init, name=f'conv{i}')(x))

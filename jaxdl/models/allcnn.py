@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv
+from jaxdl.layers import Conv, as_float
 from jaxdl.registry import MODELS
 
 VARIANTS = ('base', 'strided', 'convpool', 'all')
@@ -56,7 +56,7 @@ class AllCNN(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = x.astype(jnp.float32)
+    x = as_float(x)
     init = nn.initializers.he_normal()
     n = [0]
 

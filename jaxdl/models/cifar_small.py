@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxdl import activations, layers, norms
-from jaxdl.layers import Conv
+from jaxdl.layers import Conv, as_float
 from jaxdl.registry import MODELS
 
 # UvA tutorial 5 (JAX), parameter counts printed by the notebook.
@@ -82,7 +82,7 @@ class GoogLeNetCifar(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     x = Conv(64, (3, 3), padding='SAME', kernel_init=kaiming_normal, use_bias=False, name='stem')(
-        x.astype(jnp.float32))
+        as_float(x))
     x = _act(self.act)(_bn(train, 'stem_bn')(x))
     k = 0
     for spec in GOOGLENET_BLOCKS:
@@ -145,7 +145,7 @@ class _UvaResNetBase(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     x = Conv(self.c_hidden[0], (3, 3), padding='SAME', kernel_init=resnet_kernel_init, use_bias=False,
-             name='stem')(x.astype(jnp.float32))
+             name='stem')(as_float(x))
     if not self.preact:   # pre-activation blocks normalise their own input
       x = _act(self.act)(_bn(train, 'stem_bn')(x))
     block = UvaPreActResNetBlock if self.preact else UvaResNetBlock
@@ -195,7 +195,7 @@ class UvaDenseNet(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     c = self.growth_rate * self.bn_size
-    x = Conv(c, (3, 3), padding='SAME', kernel_init=kaiming_normal, name='stem')(x.astype(jnp.float32))
+    x = Conv(c, (3, 3), padding='SAME', kernel_init=kaiming_normal, name='stem')(as_float(x))
     for i, n in enumerate(self.num_layers):
       for j in range(n):
         x = UvaDenseLayer(self.bn_size, self.growth_rate, self.act, name=f'block{i + 1}_layer{j + 1}')(x, train)

@@ -16,11 +16,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 from jaxdl import activations
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv, avg_pool, max_pool
+from jaxdl.layers import Conv, as_float, avg_pool, max_pool
 from jaxdl.registry import MODELS
 
 POOLS = ('max', 'avg', 'none')
@@ -66,7 +65,7 @@ class SimpleCNN(nn.Module):
         return activations.Activation(self.activation)(h)
       return activations.get_activation(self.activation)(h)
 
-    x = x.astype(jnp.float32)
+    x = as_float(x)
     if x.ndim == 3:
       x = x[..., None]
     n = len(self.channels)
@@ -100,7 +99,7 @@ class LeNetModern(nn.Module):
   def __call__(self, x, train: bool = False):
     del train
     act = activations.get_activation(self.activation)
-    x = x.astype(jnp.float32)
+    x = as_float(x)
     if x.ndim == 3:
       x = x[..., None]
     x = avg_pool(act(Conv(6, (5, 5), padding='VALID', name='c1')(x)), (2, 2), strides=(2, 2))

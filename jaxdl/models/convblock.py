@@ -39,7 +39,7 @@ import jax.numpy as jnp
 
 from jaxdl import activations
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv
+from jaxdl.layers import Conv, as_float
 from jaxdl.registry import MODELS
 
 INTER = ('out', 'sqrt')
@@ -96,7 +96,7 @@ class ConvBlockNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = x.astype(jnp.float32)
+    x = as_float(x)
     if x.ndim == 3:
       x = x[..., None]
     for c in self.stages:

@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxdl import layers
+from jaxdl.layers import as_float
 from jaxdl.models.resnet import batch_norm, conv2d, max_pool_3x3_s2
 from jaxdl.registry import MODELS
 
@@ -56,7 +57,7 @@ class DenseNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = conv2d(self.num_init_features, 7, 2, name='conv0')(x.astype(jnp.float32))
+    x = conv2d(self.num_init_features, 7, 2, name='conv0')(as_float(x))
     x = max_pool_3x3_s2(nn.relu(batch_norm(train, 'norm0')(x)))
     for i, n in enumerate(self.block_config):
       for j in range(n):

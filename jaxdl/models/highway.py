@@ -25,7 +25,7 @@ import jax.numpy as jnp
 
 from jaxdl import activations, layers
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv
+from jaxdl.layers import Conv, as_float
 from jaxdl.registry import MODELS
 
 
@@ -75,7 +75,7 @@ class HighwayNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = x.reshape((x.shape[0], -1)).astype(jnp.float32)
+    x = as_float(x.reshape((x.shape[0], -1)))
     x = activations.get_activation(self.activation)(nn.Dense(self.width, name='plain')(x))
     for i in range(self.depth):
       x, t = HighwayLayer(self.activation, self.gate_bias_init, self.coupled, name=f'highway{i}')(x)
@@ -101,7 +101,7 @@ class HighwayConvNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = x.astype(jnp.float32)
+    x = as_float(x)
     act = activations.get_activation(self.activation)
     k = 0
     for i, w in enumerate(self.widths):

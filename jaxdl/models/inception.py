@@ -41,7 +41,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxdl.layers import Conv
+from jaxdl.layers import Conv, as_float
 from jaxdl.models.alexnet import adaptive_avg_pool, local_response_norm
 from jaxdl.registry import MODELS
 
@@ -133,7 +133,7 @@ class GoogLeNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = x.astype(jnp.float32)
+    x = as_float(x)
     bn = self.batch_norm
     lrn = lambda x: local_response_norm(x, 5, 1.0, 1e-4 / 5, 0.75) if self.lrn else x   # noqa: E731
     pool = lambda x: nn.max_pool(x, (3, 3), strides=(2, 2), padding='SAME')              # noqa: E731
@@ -268,7 +268,7 @@ class InceptionV3(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = x.astype(jnp.float32)
+    x = as_float(x)
     conv = lambda x, f, k, name, s=1, p='VALID': BasicConv(   # noqa: E731
         f, (k, k), (s, s), p, batch_norm=True, bn_eps=self.bn_eps, name=name)(x, train)
     pool = lambda x: nn.max_pool(x, (3, 3), strides=(2, 2), padding='VALID')   # noqa: E731

@@ -39,7 +39,7 @@ import numpy as np
 
 from jaxdl.activations import lecun_tanh
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv
+from jaxdl.layers import Conv, as_float
 from jaxdl.registry import MODELS
 
 # Table I of the paper: row = S2 map, column = C3 map, X = connected.
@@ -181,7 +181,7 @@ class LeNet5(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     del train                                                        # no dropout or batch statistics
-    x = x.astype(jnp.float32)
+    x = as_float(x)
     if x.ndim == 3:
       x = x[..., None]
     h, w = x.shape[1:3]

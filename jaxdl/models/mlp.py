@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 from jaxdl import activations, init, norms
 from jaxdl.errors import UserError
+from jaxdl.layers import as_float
 from jaxdl.registry import MODELS
 
 
@@ -76,7 +76,7 @@ class MLP(nn.Module):
   def __call__(self, x, train: bool = False):
     norm = self._norm
     record = not self.is_initializing()
-    x = x.reshape((x.shape[0], -1)).astype(jnp.float32)
+    x = as_float(x.reshape((x.shape[0], -1)))
     if self.input_dropout_rate:
       x = nn.Dropout(self.input_dropout_rate, deterministic=not train)(x)
     for i, width in enumerate(self.hidden):

@@ -16,6 +16,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxdl.layers import as_float
 from jaxdl.models.resnet import batch_norm, conv2d
 from jaxdl.registry import MODELS
 
@@ -72,7 +73,7 @@ class MobileNetV2(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = ConvBNReLU6(make_divisible(32 * self.width_mult), 3, 2, name='stem')(x.astype(jnp.float32), train)
+    x = ConvBNReLU6(make_divisible(32 * self.width_mult), 3, 2, name='stem')(as_float(x), train)
     k = 0
     for t, c, n, s in self.setting:
       for j in range(n):

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxdl import cluster
+from jaxdl.layers import as_float
 from jaxdl.registry import MODELS
 
 
@@ -31,7 +32,7 @@ class RBFNetwork(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     del train
-    x = x.reshape((x.shape[0], -1)).astype(jnp.float32)
+    x = as_float(x.reshape((x.shape[0], -1)))
     centres = self.param('centers', nn.initializers.uniform(1.0), (self.num_centers, x.shape[1]))
     log_width = self.param('log_width', nn.initializers.constant(jnp.log(self.width or 1.0)), (self.num_centers,))
     phi = rbf_features(x, centres, log_width)

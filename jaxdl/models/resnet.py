@@ -39,7 +39,7 @@ import jax.numpy as jnp
 
 from jaxdl import layers, norms
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv
+from jaxdl.layers import Conv, as_float
 from jaxdl.registry import MODELS
 
 # torchvision: kaiming_normal_(mode='fan_out', nonlinearity='relu') for every conv (He et al. 2015b).
@@ -219,7 +219,7 @@ class ResNet(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     kind, counts = DEPTHS[self.depth]
-    x = conv2d(self.width, 7, 2, name='conv1')(x.astype(jnp.float32))
+    x = conv2d(self.width, 7, 2, name='conv1')(as_float(x))
     x = max_pool_3x3_s2(nn.relu(batch_norm(train, 'bn1')(x)))
     for i, n in enumerate(counts):
       w, s = self.width * 2 ** i, 1 if i == 0 else 2
@@ -247,7 +247,7 @@ class PreActResNet(nn.Module):
   def __call__(self, x, train: bool = False):
     kind, counts = DEPTHS[self.depth]
     block = PreActBasicBlock if kind == 'basic' else PreActBottleneck
-    x = conv2d(self.width, 7, 2, name='conv1')(x.astype(jnp.float32))
+    x = conv2d(self.width, 7, 2, name='conv1')(as_float(x))
     x = max_pool_3x3_s2(nn.relu(batch_norm(train, 'bn1')(x)))
     for i, n in enumerate(counts):
       w, s = self.width * 2 ** i, 1 if i == 0 else 2
@@ -290,7 +290,7 @@ class CifarResNet(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     n = (self.depth - 2) // 6
-    x = conv2d(self.width, 3, name='conv1')(x.astype(jnp.float32))
+    x = conv2d(self.width, 3, name='conv1')(as_float(x))
     x = nn.relu(batch_norm(train, 'bn1')(x))
     for i in range(3):
       w, s = self.width * 2 ** i, 1 if i == 0 else 2

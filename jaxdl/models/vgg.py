@@ -16,10 +16,9 @@ vgg19_bn 143,678,248. Rounded to millions these are Table 2's 133/133/133/134/13
 from __future__ import annotations
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv
+from jaxdl.layers import Conv, as_float
 from jaxdl.models.alexnet import adaptive_avg_pool, classifier, local_response_norm
 from jaxdl.registry import MODELS
 
@@ -57,7 +56,7 @@ class VGG(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = x.astype(jnp.float32)
+    x = as_float(x)
     init = nn.initializers.he_normal()
     for b, block in enumerate(CONFIGS[self.configuration], start=1):
       i = 0

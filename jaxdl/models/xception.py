@@ -21,7 +21,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxdl import layers
-from jaxdl.layers import Conv
+from jaxdl.layers import Conv, as_float
 from jaxdl.models.resnet import batch_norm, conv2d, he_fan_out, scan_blocks
 from jaxdl.registry import MODELS
 
@@ -78,7 +78,7 @@ class Xception(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = conv2d(32, 3, 2, padding='VALID', name='conv1')(x.astype(jnp.float32))
+    x = conv2d(32, 3, 2, padding='VALID', name='conv1')(as_float(x))
     x = nn.relu(batch_norm(train, 'bn1')(x))
     x = nn.relu(batch_norm(train, 'bn2')(conv2d(64, 3, padding='VALID', name='conv2')(x)))
     for i, c in enumerate((128, 256, 728)):

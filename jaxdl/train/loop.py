@@ -66,6 +66,8 @@ def _check_workdir_config(workdir: pathlib.Path, config) -> None:
   except (json.JSONDecodeError, OSError) as e:
     raise UserError(f'{path} is unreadable ({e})', 'the config.json jaxdl wrote', 'use a fresh --workdir') from e
   new = _flat(json.loads(config_lib.to_json(config)))
+  for k, (_, default, _) in config_lib.TRAIN_FIELDS.items():  # a field added since that run: its default then
+    old.setdefault(f'train.{k}', json.loads(json.dumps(default)))
   diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
   if diff:
     shown = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in diff[:3])
@@ -109,10 +111,11 @@ class TrainSetup:
                                        self.abstract_state)
     self.train_step = jax.jit(make_train_step(self.model, self.loss_fn, self.tx, t.grad_accum_steps,
                                               build_penalty(config.loss), t.averaging, t.ema_decay,
-                                              data_lib.build_augment(config.data.get('augment'), self.info)),
+                                              data_lib.build_augment(config.data.get('augment'), self.info),
+                                              t.compute_dtype),
                               in_shardings=(self.repl, self.data_sharding, self.repl),
                               out_shardings=(self.repl, self.repl), donate_argnums=(0,))
-    self.eval_step = jax.jit(make_eval_step(self.model, self.loss_fn),
+    self.eval_step = jax.jit(make_eval_step(self.model, self.loss_fn, t.compute_dtype),
                              in_shardings=(self.repl, self.data_sharding), out_shardings=self.repl)
 
   def init_state(self) -> TrainState:

@@ -3,6 +3,11 @@
 train_step(state, batch, rng) -> (state, metrics): the step's key is `fold_in(rng, state.step)`, so the run is a
 pure function of (config, seed) and resumes exactly. Mutable collections (e.g. batch_stats) are threaded through
 generically. With grad_accum_steps = k the global batch is cut into k micro-batches whose gradients are averaged.
+
+Mixed precision (compute_dtype='bfloat16'): the float32 parameters and inputs are cast to bfloat16 at the model's
+door and its outputs back to float32, so every layer computes in bfloat16 while the weights, their gradients (the
+cast's transpose returns float32), the optimiser state, the loss and BN's running statistics stay float32. bfloat16
+has float32's exponent range: no loss scaling is needed.
 """
 from __future__ import annotations
 
@@ -15,14 +20,28 @@ import optax
 from jaxdl.train.state import TrainState
 
 
-def _apply(model, params, model_state, inputs, train: bool, rng):
+def cast_floating(tree, dtype):
+  """Every floating-point leaf of `tree` as `dtype` (integer leaves, e.g. token ids, unchanged)."""
+  return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x, tree)
+
+
+def _apply(model, params, model_state, inputs, train: bool, rng, compute_dtype: str = 'float32'):
   """Runs the model; in training, mutable collections (e.g. batch_stats) come back updated."""
+  mixed = jnp.dtype(compute_dtype) != jnp.float32
+  if mixed:
+    params, inputs = cast_floating(params, compute_dtype), cast_floating(inputs, compute_dtype)
   variables = {'params': params, **model_state}
   rngs = {'dropout': rng} if train else None
   if train and model_state:
     outputs, new_state = model.apply(variables, inputs, train=True, rngs=rngs, mutable=list(model_state))
-    return outputs, dict(new_state)
-  return model.apply(variables, inputs, train=train, rngs=rngs), model_state
+    new_state = dict(new_state)
+    if mixed:  # running statistics keep their own (float32) dtype
+      new_state = jax.tree.map(lambda new, old: new.astype(old.dtype), new_state, dict(model_state))
+  else:
+    outputs, new_state = model.apply(variables, inputs, train=train, rngs=rngs), model_state
+  if mixed:
+    outputs = cast_floating(outputs, jnp.float32)
+  return outputs, new_state
 
 
 def average_weights(avg, params, step, averaging: str, decay: float):
@@ -36,17 +55,19 @@ def average_weights(avg, params, step, averaging: str, decay: float):
 
 def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, grad_accum_steps: int = 1,
                     penalty_fn: Callable[[Any], jax.Array] | None = None, averaging: str = 'none',
-                    ema_decay: float = 0.999, augment_fn: Callable | None = None) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
+                    ema_decay: float = 0.999, augment_fn: Callable | None = None, compute_dtype: str = 'float32'
+                    ) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
   """Builds `train_step(state, batch, rng) -> (state, metrics)` (metrics: batch means, plus grad_norm).
 
   `penalty_fn(params)` (e.g. an L1/L2 penalty) is added to the data loss; metrics report both. The optimiser
   receives the loss as `value` (optax's extra-args protocol), which reduce-on-plateau and line searches use.
   `augment_fn(rng, batch) -> batch` (jaxdl.augment) transforms the training batch on device, with its own key.
+  `compute_dtype` 'bfloat16': mixed precision (see the module docstring).
   """
   tx = optax.with_extra_args_support(tx)
 
   def loss_and_metrics(params, model_state, batch, rng):
-    outputs, new_model_state = _apply(model, params, model_state, batch['inputs'], True, rng)
+    outputs, new_model_state = _apply(model, params, model_state, batch['inputs'], True, rng, compute_dtype)
     per_example = loss_fn(outputs, batch)
     metrics = {k: jnp.mean(v) for k, v in per_example.items()}
     total = metrics['loss']
@@ -92,12 +113,12 @@ def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, 
   return train_step
 
 
-def make_eval_step(model, loss_fn: Callable) -> Callable[[TrainState, dict], dict[str, Any]]:
+def make_eval_step(model, loss_fn: Callable, compute_dtype: str = 'float32') -> Callable[[TrainState, dict], dict[str, Any]]:
   """Builds `eval_step(state, batch) -> sums`: masked sums of every per-example metric, and 'count'.
   With averaged weights in the state, their metrics come too, prefixed 'avg_'."""
 
   def sums_for(params, state, batch):
-    outputs, _ = _apply(model, params, state.model_state, batch['inputs'], False, None)
+    outputs, _ = _apply(model, params, state.model_state, batch['inputs'], False, None, compute_dtype)
     per_example = loss_fn(outputs, batch)
     mask = batch.get('mask', jnp.ones(outputs.shape[0], jnp.float32))
     return {k: jnp.sum(v * mask) for k, v in per_example.items()}, jnp.sum(mask)

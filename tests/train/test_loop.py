@@ -190,3 +190,17 @@ def test_polyak_average_is_the_mean_of_the_iterates():
   np.testing.assert_allclose(avg, np.mean(np.stack(iterates), 0), rtol=1e-6)
   ema = average_weights(jnp.zeros(2), jnp.ones(2), jnp.asarray(1), 'ema', 0.9)
   np.testing.assert_allclose(ema, [0.1, 0.1], rtol=1e-6)
+
+
+def test_a_run_from_before_a_new_train_field_still_resumes(tmp_path):
+  """config.json written before train.compute_dtype existed: its default is assumed, so the run resumes."""
+  from jaxdl import config as config_lib  # pylint: disable=g-import-not-at-top
+  from jaxdl.train import loop  # pylint: disable=g-import-not-at-top
+  config = config_lib.base_config()
+  old = json.loads(config_lib.to_json(config))
+  del old['train']['compute_dtype']
+  (tmp_path / 'config.json').write_text(json.dumps(old))
+  loop._check_workdir_config(tmp_path, config)  # pylint: disable=protected-access
+  config.train.compute_dtype = 'bfloat16'  # but a real change is still refused
+  with pytest.raises(UserError, match='compute_dtype'):
+    loop._check_workdir_config(tmp_path, config)  # pylint: disable=protected-access

@@ -148,3 +148,56 @@ def test_cross_entropy_soft_targets_equal_labels_when_one_hot():
   mixed = loss(logits, {'targets': 0.5 * np.eye(4, dtype=np.float32)[labels] + 0.5 * np.eye(4, dtype=np.float32)[0]})
   ref = 0.5 * hard['loss'] + 0.5 * loss(logits, {'targets': np.zeros(5, np.int32)})['loss']
   np.testing.assert_allclose(mixed['loss'], ref, rtol=1e-5)
+
+
+def _bn_mlp_setup():
+  model = build_model(ml_collections.ConfigDict({'name': 'mlp', 'hidden': (32,), 'num_outputs': 4, 'batch_norm': True}))
+  loss = build_loss(ml_collections.ConfigDict({'name': 'softmax_cross_entropy'}))
+  tx, _ = build_optimizer(ml_collections.ConfigDict({'name': 'sgd', 'learning_rate': 1.0}), 10)
+  state = create_train_state(model, tx, jax.random.PRNGKey(0), (16,))  # plain SGD: no optimiser state
+  rng = np.random.default_rng(3)
+  batch = {'inputs': rng.normal(size=(64, 16)).astype(np.float32), 'targets': rng.integers(0, 4, 64).astype(np.int32)}
+  return model, loss, tx, state, batch
+
+
+def _dtypes_of(jaxpr, prim):
+  out = set()
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == prim:
+      out |= {str(v.aval.dtype) for v in eqn.invars}
+    for p in eqn.params.values():
+      inner = getattr(p, 'jaxpr', None)
+      if inner is not None:
+        out |= _dtypes_of(getattr(inner, 'jaxpr', inner), prim)
+  return out
+
+
+def test_bfloat16_compute_keeps_float32_master_state():
+  model, loss, tx, state, batch = _bn_mlp_setup()
+  key = jax.random.PRNGKey(0)
+  step32 = make_train_step(model, loss, tx)
+  step16 = make_train_step(model, loss, tx, compute_dtype='bfloat16')
+  # the matrix products run in bfloat16 (and only with it)
+  assert _dtypes_of(jax.make_jaxpr(step16)(state, batch, key).jaxpr, 'dot_general') == {'bfloat16'}
+  assert _dtypes_of(jax.make_jaxpr(step32)(state, batch, key).jaxpr, 'dot_general') == {'float32'}
+  new32, m32 = jax.jit(step32)(state, batch, key)
+  new16, m16 = jax.jit(step16)(state, batch, key)
+  # weights, optimiser state, BN statistics and metrics stay float32 ...
+  for tree in (new16.params, new16.model_state, m16):
+    assert {str(x.dtype) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)} == {'float32'}
+  # ... and the update (SGD, lr 1: the gradient itself) is float32's to bfloat16 precision, not equal to it
+  d32 = jax.tree.map(jnp.subtract, new32.params, state.params)
+  d16 = jax.tree.map(jnp.subtract, new16.params, state.params)
+  err = optax.global_norm(jax.tree.map(jnp.subtract, d16, d32)) / optax.global_norm(d32)
+  assert 0 < float(err) < 3e-2, float(err)
+  np.testing.assert_allclose(m16['loss'], m32['loss'], rtol=2e-2)
+  chex.assert_trees_all_close(new16.model_state, new32.model_state, rtol=2e-2, atol=2e-2)
+
+
+def test_bfloat16_eval_matches_float32():
+  model, loss, _, state, batch = _bn_mlp_setup()
+  s32 = make_eval_step(model, loss)(state, batch)
+  s16 = make_eval_step(model, loss, compute_dtype='bfloat16')(state, batch)
+  assert s16['loss'].dtype == jnp.float32
+  np.testing.assert_allclose(s16['loss'], s32['loss'], rtol=2e-2)
+  assert float(s16['count']) == float(s32['count']) == 64
