@@ -1,6 +1,7 @@
 """`jaxdl bench`: steps/s of the jaxdl trainer's jitted train step, against the same model in PyTorch eager.
 
 jaxdl bench [WORKLOAD ...] [--repeats N] [--steps N] [--warmup N] [--no-torch] [--out FILE]
+            [--batch-size N] [--peak-tflops X]
 
 For each workload the step timed is `TrainSetup(config).train_step`, the donated, sharded, jitted step that
 `jaxdl train` runs. Inputs are synthetic, pre-built global batches (no data pipeline in the timing). Protocol,
@@ -10,6 +11,10 @@ machine noise hits both. JSON (one record per workload) goes to stdout and --out
 
 New workloads are a `Workload` in WORKLOADS: a config builder, and a torch twin for the comparison. A group name
 stands for several workloads: `jaxdl bench cnn` = cnn_small, lenet5, resnet20 (their twins take NCHW images).
+`resnet50` is the accelerator workload (bfloat16 compute with float32 weights on both sides: jaxdl's
+train.compute_dtype and torch.autocast; channels-last on CUDA); it runs only when named, and `--batch-size` shrinks
+it for a CPU smoke test. Every record carries the model FLOPs of a train step (3 × 2 × forward MACs × batch, from
+jaxdl.flops) and, where the device's bfloat16 peak is known (PEAK_BF16_FLOPS, or --peak-tflops), the MFU.
 
 Caveat, measured on 2 shared cores: when other processes keep a core busy, PyTorch's OpenMP threads (which meet at
 a barrier after every op) slow down 5-30x while XLA's work-stealing pool slows ~2x, so ratios taken under load
@@ -101,6 +106,13 @@ def _resnet20_config():
   return _cnn_config('resnet20', 'cifar10')
 
 
+def _resnet50_bf16_config():
+  c = _cnn_config('resnet50', 'imagenet2012', batch_size=256)  # the GPU benchmark (issue: bf16, batch 256)
+  c.model.num_outputs = 1000
+  c.train.compute_dtype = 'bfloat16'
+  return c
+
+
 WORKLOADS: dict[str, Workload] = {
     'mlp_digits': Workload('experiments/mlp_digits.py (the flagship: 8x8 digits MLP), batch 128',
                            _mlp_digits_config, data_shape=((8, 8, 1), 10)),
@@ -115,8 +127,23 @@ WORKLOADS: dict[str, Workload] = {
     'resnet20': Workload('CIFAR ResNet-20 (resnet20: BN, option-A shortcuts, 0.27M), 32×32×3, Adam 1e-3, batch 128',
                          _resnet20_config, data_shape=((32, 32, 3), 10),
                          torch_model=lambda *a: torch_cifar_resnet(*a), always_stand_in=True, torch_nchw=True),
+    'resnet50': Workload('ResNet-50 v1.5 (resnet50: torchvision layout, 25.6M), 224×224×3, 1000 classes, bfloat16 '
+                         'compute (float32 weights), Adam 1e-3, batch 256 — a GPU workload; on CPU use --batch-size',
+                         _resnet50_bf16_config, data_shape=((224, 224, 3), 1000),
+                         torch_model=lambda *a: torch_resnet(*a), always_stand_in=True, torch_nchw=True),
 }
 GROUPS: dict[str, tuple[str, ...]] = {'cnn': ('cnn_small', 'lenet5', 'resnet20'), 'mlp': ('mlp_digits', 'mlp784')}
+DEFAULT_WORKLOADS = ('mlp_digits', 'mlp784', 'cnn_small', 'lenet5', 'resnet20')  # `jaxdl bench` with none named
+
+# Dense bfloat16 peak FLOP/s by device kind (vendor datasheets), for MFU; --peak-tflops overrides, CPUs have none.
+PEAK_BF16_FLOPS = {'H200': 989.4e12, 'H100': 989.4e12, 'A100': 312e12, 'L40S': 362.1e12, 'L4': 121e12,
+                   'A10G': 70e12, 'TPU v4': 275e12, 'TPU v5 lite': 197e12, 'TPU v5p': 459e12, 'TPU v6': 918e12}
+
+
+def peak_flops(device_kind: str) -> float | None:
+  """The bfloat16 dense peak of a device from PEAK_BF16_FLOPS (longest matching name), or None."""
+  hits = [k for k in PEAK_BF16_FLOPS if k.lower() in device_kind.lower()]
+  return PEAK_BF16_FLOPS[max(hits, key=len)] if hits else None
 
 
 # ---------------------------------------------------------------------------------------------- the trainer
@@ -344,6 +371,46 @@ def torch_cifar_resnet(model_cfg, input_shape, num_outputs):
   return nn.Sequential(*layers)
 
 
+def torch_resnet(model_cfg, input_shape, num_outputs):
+  """jaxdl.models.resnet.ResNet (v1.5, torchvision's layout): conv7×7/2 64 → BN → ReLU → max-pool 3×3/2 → 4 stages
+  of basic or bottleneck blocks (stride on the 3×3 conv; projection shortcut conv1×1 → BN where the shape changes)
+  → global average pool → Linear. Convs without bias, BN momentum 0.1, eps 1e-5."""
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  from jaxdl.models import resnet as flax_resnet  # pylint: disable=g-import-not-at-top
+  m = dict(model_cfg)
+  kind, stages = flax_resnet.DEPTHS[int(m['name'].removeprefix('resnet'))]
+  expansion = 4 if kind == 'bottleneck' else 1
+
+  def bn(c):
+    return nn.BatchNorm2d(c, momentum=0.1, eps=1e-5)
+
+  class Block(nn.Module):
+    def __init__(self, cin, w, s):
+      super().__init__()
+      cout = w * expansion
+      if kind == 'bottleneck':
+        self.body = nn.Sequential(nn.Conv2d(cin, w, 1, bias=False), bn(w), nn.ReLU(),
+                                  nn.Conv2d(w, w, 3, s, 1, bias=False), bn(w), nn.ReLU(),
+                                  nn.Conv2d(w, cout, 1, bias=False), bn(cout))
+      else:
+        self.body = nn.Sequential(nn.Conv2d(cin, w, 3, s, 1, bias=False), bn(w), nn.ReLU(),
+                                  nn.Conv2d(w, w, 3, 1, 1, bias=False), bn(w))
+      self.proj = (nn.Sequential(nn.Conv2d(cin, cout, 1, s, bias=False), bn(cout))
+                   if s != 1 or cin != cout else nn.Identity())
+
+    def forward(self, x):
+      return nn.functional.relu(self.body(x) + self.proj(x))
+
+  layers = [nn.Conv2d(input_shape[-1], 64, 7, 2, 3, bias=False), bn(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+  cin = 64
+  for i, n in enumerate(stages):
+    for j in range(n):
+      layers.append(Block(cin, 64 * 2 ** i, 2 if (i > 0 and j == 0) else 1))
+      cin = 64 * 2 ** i * expansion
+  layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, m.get('num_outputs', num_outputs))]
+  return nn.Sequential(*layers)
+
+
 def _torch_optimizer(torch, opt_cfg, params):
   o = dict(opt_cfg)
   name, lr = o['name'], o['learning_rate']
@@ -380,6 +447,11 @@ class TorchRunner:
     self.torch, self.device = torch, device
     build = workload.torch_model or torch_mlp
     self.model = build(config.model, input_shape, num_outputs).to(device).train()
+    # the same precision policy as jaxdl's compute_dtype: float32 weights, bfloat16 compute
+    self.autocast = config.train.compute_dtype == 'bfloat16'
+    self.channels_last = device.type == 'cuda' and workload.torch_nchw  # cuDNN's fast layout for convolutions
+    if self.channels_last:
+      self.model = self.model.to(memory_format=torch.channels_last)
     self.opt = _torch_optimizer(torch, config.optimizer, self.model.parameters())
     self.loss_fn = _torch_loss(torch, config.loss.name)
     self.batches = []
@@ -388,6 +460,8 @@ class TorchRunner:
       x = torch.from_numpy(b['inputs'])
       if workload.torch_nchw and x.ndim == 4:
         x = x.permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW, once, outside the timing
+        if self.channels_last:
+          x = x.contiguous(memory_format=torch.channels_last)
       self.batches.append((x.to(device),
                            (y.long() if y.dtype == torch.int32 else y).to(device)))
     self.i = 0
@@ -405,7 +479,9 @@ class TorchRunner:
       x, y = batches[self.i % len(batches)]
       self.i += 1
       opt.zero_grad(set_to_none=True)
-      loss = loss_fn(model(x), y)
+      with self.torch.autocast(self.device.type, dtype=self.torch.bfloat16, enabled=self.autocast):
+        out = model(x)
+      loss = loss_fn(out.float(), y)
       loss.backward()
       opt.step()
     self._sync()
@@ -519,9 +595,13 @@ def _num_threads() -> int:
     return os.cpu_count() or 1
 
 
-def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torch: bool) -> dict[str, Any]:
+def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torch: bool,
+                   batch_size: int | None = None, peak_tflops: float | None = None) -> dict[str, Any]:
   """Times one workload; returns its JSON record."""
   wl = WORKLOADS[name]
+  if batch_size:
+    make = wl.make_config
+    wl = dataclasses.replace(wl, make_config=lambda: _with_batch_size(make(), batch_size))
   config, setup, data_source = build_setup(wl)
   bs = config.train.batch_size
   shape, num_out = _input_shape(setup), int(setup.info.num_outputs)
@@ -534,7 +614,8 @@ def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torc
       'optimizer': config.optimizer.to_dict(), 'loss': config.loss.name, 'repeats': repeats, 'steps': steps,
       'warmup': warmup, 'jax_version': jax.__version__, 'torch_version': torch.__version__ if torch else None,
       'platform': dev.platform, 'device': dev.device_kind, 'num_devices': jax.device_count(),
-      'cpu_count': _num_threads(), 'cpu': cpu_model(), 'load_average_before': _loadavg()}
+      'cpu_count': _num_threads(), 'cpu': cpu_model(), 'compute_dtype': config.train.compute_dtype,
+      'load_average_before': _loadavg()}
 
   jr = JaxRunner(setup, host)
   rec['num_params'] = jr.num_params()
@@ -567,6 +648,7 @@ def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torc
 
   rec['jax'] = dict(compile_time_s=compile_s, **_summary(jb, steps, bs), final_loss=jr.loss(),
                     peak_memory=_jax_peak_memory())
+  rec.update(_utilisation(setup, bs, rec['jax']['steps_per_s'], dev.device_kind, peak_tflops))
   rec['torch'] = rec['ratio'] = None
   if tr is not None:
     mem = ({'bytes': int(torch.cuda.max_memory_allocated()), 'kind': 'cuda max_memory_allocated'}
@@ -576,6 +658,29 @@ def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torc
     rec['ratio'] = rec['jax']['steps_per_s'] / rec['torch']['steps_per_s']
   rec['load_average_after'] = _loadavg()  # 1-min load: other work on the machine skews both frameworks
   return rec
+
+
+def _with_batch_size(config, batch_size: int):
+  config.train.batch_size = batch_size
+  return config
+
+
+def _utilisation(setup, batch_size: int, steps_per_s: float, device_kind: str,
+                 peak_tflops: float | None) -> dict[str, Any]:
+  """Model FLOPs per train step (3 × the forward pass's 2·MACs, the usual MFU convention: backward ≈ 2× forward;
+  element-wise work not counted) and, where the device's peak is known, model FLOPs utilisation."""
+  from jaxdl import flops as flops_lib  # pylint: disable=g-import-not-at-top
+  try:
+    macs = flops_lib.forward_flops(setup.model, _input_shape(setup))
+  except Exception as e:  # noqa: BLE001 — a model the counter cannot trace: report, do not fail the bench
+    return {'model_flops_per_step': None, 'mfu': None, 'mfu_note': f'FLOPs not counted: {e}'}
+  per_step = 3 * 2 * macs * batch_size
+  peak = peak_tflops * 1e12 if peak_tflops else peak_flops(device_kind)
+  out = {'model_flops_per_step': per_step, 'model_tflops_per_s': per_step * steps_per_s / 1e12,
+         'peak_tflops': peak / 1e12 if peak else None, 'mfu': per_step * steps_per_s / peak if peak else None}
+  if not peak:
+    out['mfu_note'] = f'no known bfloat16 peak for {device_kind!r}: pass --peak-tflops'
+  return out
 
 
 # ------------------------------------------------------------------------------------------------------ CLI
@@ -592,6 +697,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--warmup', type=int, default=5)
   p.add_argument('--no-torch', action='store_true')
   p.add_argument('--out', default=None)
+  p.add_argument('--batch-size', type=int, default=None)
+  p.add_argument('--peak-tflops', type=float, default=None)
   args = p.parse_args(argv)
   names: list[str] = []
   for w in args.workloads:  # a group name (e.g. `cnn`) stands for its workloads
@@ -602,22 +709,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
       if n not in names:
         names.append(n)
   args.workloads = names
-  for flag, low in (('repeats', 1), ('steps', 1), ('warmup', 0)):
-    if getattr(args, flag) < low:
-      raise UserError(f'--{flag}={getattr(args, flag)} is too small', f'an integer >= {low}', f'raise --{flag}')
+  for flag, low in (('repeats', 1), ('steps', 1), ('warmup', 0), ('batch_size', 1), ('peak_tflops', 1e-9)):
+    value = getattr(args, flag)
+    if value is not None and value < low:
+      name = '--' + flag.replace('_', '-')
+      raise UserError(f'{name}={value} is too small', 'a positive number' if low else 'an integer >= 0',
+                      f'raise {name}')
   if args.out and not pathlib.Path(args.out).resolve().parent.is_dir():
     raise UserError(f'--out={args.out}: its folder does not exist', 'a path in an existing folder',
                     'create the folder first')
-  args.workloads = args.workloads or list(WORKLOADS)
+  args.workloads = args.workloads or list(DEFAULT_WORKLOADS)
   return args
 
 
 def format_table(results: list[dict]) -> str:
-  rows = [('workload', 'batch', 'jax steps/s', 'torch steps/s', 'ratio', 'jax compile s')]
+  rows = [('workload', 'batch', 'jax steps/s', 'torch steps/s', 'ratio', 'jax examples/s', 'MFU', 'jax compile s')]
   for r in results:
     t = r['torch']
     rows.append((r['workload'], str(r['batch_size']), f'{r["jax"]["steps_per_s"]:.1f}',
                  f'{t["steps_per_s"]:.1f}' if t else '-', f'{r["ratio"]:.2f}x' if r['ratio'] else '-',
+                 f'{r["jax"]["examples_per_s"]:.0f}', f'{r["mfu"]:.1%}' if r.get('mfu') else '-',
                  f'{r["jax"]["compile_time_s"]:.2f}'))
   widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
   return '\n'.join('  '.join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
@@ -625,7 +736,8 @@ def format_table(results: list[dict]) -> str:
 
 
 USAGE = ('usage: jaxdl bench [WORKLOAD ...] [--repeats N] [--steps N] [--warmup N] [--no-torch] [--out FILE]\n'
-         '  workloads: ' + ', '.join(WORKLOADS) + ' (default: all)\n'
+         '                   [--batch-size N] [--peak-tflops X]\n'
+         '  workloads: ' + ', '.join(WORKLOADS) + ' (default: ' + ', '.join(DEFAULT_WORKLOADS) + ')\n'
          '  groups: ' + ', '.join(f'{g} = {" ".join(ws)}' for g, ws in GROUPS.items()))
 
 
@@ -641,7 +753,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(_num_threads())  # all the cores JAX's CPU backend uses
   try:
     results = [bench_workload(w, repeats=args.repeats, steps=args.steps, warmup=args.warmup,
-                              use_torch=not args.no_torch) for w in args.workloads]
+                              use_torch=not args.no_torch, batch_size=args.batch_size,
+                              peak_tflops=args.peak_tflops) for w in args.workloads]
   finally:
     if torch is not None:
       torch.set_num_threads(old_threads)

@@ -15,7 +15,8 @@ HAS_TORCH = importlib.util.find_spec('torch') is not None
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
   out = tmp_path_factory.mktemp('bench') / 'bench.json'
-  code = bench.main(['mlp_digits', '--repeats', '1', '--steps', '2', '--warmup', '1', '--out', str(out)])
+  code = bench.main(['mlp_digits', '--repeats', '1', '--steps', '2', '--warmup', '1', '--peak-tflops', '1',
+                     '--out', str(out)])
   return code, json.loads(out.read_text())
 
 
@@ -64,7 +65,7 @@ def test_every_torch_twin_has_the_flax_parameter_count(name):
   from jaxdl.models import count_params  # pylint: disable=g-import-not-at-top
   wl = bench.WORKLOADS[name]
   config, setup, _ = bench.build_setup(wl)
-  flax_n = count_params(setup.init_state().params)
+  flax_n = count_params(setup.abstract_state.params)  # shapes only: nothing initialised
   shape, num_out = tuple(setup.info.input_shape), int(setup.info.num_outputs)
   twin = (wl.torch_model or bench.torch_mlp)(config.model, shape, num_out)
   assert sum(p.numel() for p in twin.parameters()) == flax_n
@@ -85,6 +86,8 @@ def test_no_torch_and_table(capsys):
     (['--repeats', '0'], '--repeats=0'),
     (['--steps', 'many'], 'bad arguments'),
     (['--frobnicate'], 'bad arguments'),
+    (['--batch-size', '0'], '--batch-size=0'),
+    (['--peak-tflops', '-3'], '--peak-tflops=-3.0'),
 ])
 def test_bad_arguments_are_user_errors(argv, needle):
   with pytest.raises(UserError, match=re.escape(needle)):
@@ -150,3 +153,31 @@ def test_record_names_the_cpu_and_the_contention(run):
   c = r['cpu_contention']
   assert set(c) == {'other_processes', 'stolen'}
   assert all(v is None or 0.0 <= v <= 1.0 for v in c.values())
+
+
+def test_model_flops_and_mfu(run):
+  r = run[1][0]
+  macs = 64 * 256 + 256 * 128 + 128 * 10  # mlp_digits: 64-256-128-10, per example (biases are not MACs)
+  assert r['model_flops_per_step'] == 3 * 2 * macs * 128
+  assert r['peak_tflops'] == 1.0
+  assert r['mfu'] == pytest.approx(r['model_flops_per_step'] * r['jax']['steps_per_s'] / 1e12)
+  assert r['compute_dtype'] == 'float32'
+
+
+def test_peak_flops_by_device_kind():
+  assert bench.peak_flops('NVIDIA H200') == 989.4e12
+  assert bench.peak_flops('NVIDIA H100 80GB HBM3') == 989.4e12
+  assert bench.peak_flops('NVIDIA A100-SXM4-80GB') == 312e12
+  assert bench.peak_flops('TPU v5 lite') == 197e12
+  assert bench.peak_flops('cpu') is None
+
+
+def test_batch_size_override_and_default_workloads(capsys):
+  assert bench.main(['mlp_digits', '--batch-size', '16', '--repeats', '1', '--steps', '1', '--warmup', '0',
+                     '--no-torch']) == 0
+  r = json.loads(capsys.readouterr().out)[0]
+  assert r['batch_size'] == 16 and r['mfu'] is None and 'peak' in r['mfu_note']
+  assert r['jax']['examples_per_s'] == pytest.approx(16 * r['jax']['steps_per_s'])
+  default = bench.parse_args([]).workloads
+  assert 'resnet50' not in default and 'cnn_small' in default  # the GPU workload runs only when named
+  assert bench.WORKLOADS['resnet50'].make_config().train.compute_dtype == 'bfloat16'
