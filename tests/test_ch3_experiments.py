@@ -125,6 +125,7 @@ def test_peak_in_box_and_chance():
   assert chance == pytest.approx(0.25) and centre == 0.5
 
 
+@pytest.mark.slow  # the methods are unit-tested in tests/test_visualize.py
 def test_cnn_visualisation_reproduces_at_reduced_size(tmp_path):
   v = module('cnn_visualisation')
   c = v.get_config()

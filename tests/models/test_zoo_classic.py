@@ -152,6 +152,7 @@ def test_lenet5_learns():
   assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.slow  # the default tier keeps test_lenet5_learns
 def test_small_allcnn_learns():
   rng = np.random.default_rng(0)
   x = rng.normal(size=(16, 16, 16, 3)).astype(np.float32)                       # 16 → 8 → 4 → 2 (valid 3×3)

@@ -174,6 +174,7 @@ def test_option_a_shortcut_zero_pads_both_sides():
   assert not np.any(y[..., :2]) and not np.any(y[..., 4:])
 
 
+@pytest.mark.slow  # BN train/eval switching is unit-tested in tests/train/test_step.py
 def test_small_cifar_resnet_trains_and_batch_norm_switches_statistics():
   rng = np.random.default_rng(0)
   batch = {'inputs': (3.0 + 2.0 * rng.normal(size=(32, 16, 16, 3))).astype(np.float32),

@@ -125,6 +125,7 @@ def long_reference(tmp_path_factory):
   return summary(workdir)
 
 
+@pytest.mark.slow  # the default tier keeps SIGTERM + resume; kill -9 at many moments is slow too
 def test_kill_9_then_rerun_reproduces_uninterrupted_run(long_reference, tmp_path):
   args = ['train', *overrides(num_steps=600, **LONG), f'--workdir={tmp_path}', '--quiet']
   proc = _popen(args)

@@ -29,6 +29,7 @@ def test_eight_devices_match_one(one_device, tmp_path):
   _close(eight, one_device)
 
 
+@pytest.mark.slow  # the default tier keeps 8 devices = 1 device
 def test_two_processes_match_one(one_device, tmp_path):
   env = dict(os.environ, JAX_PLATFORMS='cpu', JAXDL_CMD=f'{os.sys.executable} -m jaxdl')
   r = subprocess.run(['bash', str(REPO / 'launch' / 'local_multiprocess.sh'), '2', *overrides(num_steps=STEPS),
