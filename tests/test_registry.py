@@ -12,10 +12,16 @@ from jaxdl.train.state import create_train_state
 from jaxdl.train.step import make_train_step
 
 
+# Siblings whose code path a lighter registered model already trains in the default tier (resnet20; strided_cnn_c
+# for the All-CNN family): their one step runs in the slow tier.
+SIBLINGS = {'resnet32', 'allcnn_c', 'convpool_cnn_c'}
+
+
 def _model_params():
   # Heavy models (ImageNet-sized zoo entries) train one step in the slow tier only; their parameter counts are
   # checked in the default tier through jax.eval_shape (tests/models/test_zoo_*.py).
-  return [pytest.param(n, marks=pytest.mark.slow) if MODELS.meta(n).get('heavy') else n for n in MODELS.names()]
+  return [pytest.param(n, marks=pytest.mark.slow) if MODELS.meta(n).get('heavy') or n in SIBLINGS else n
+          for n in MODELS.names()]
 
 
 @pytest.mark.parametrize('name', _model_params())
