@@ -29,7 +29,11 @@ class Conv(nn.Conv):
   conv_general_dilated: Callable[..., Any] | None = fastconv.conv_general_dilated
 
 
-avg_pool = nn.avg_pool  # its reduce_window sum and gradient (a pad) are fast already
+def avg_pool(inputs, window_shape: Sequence[int], strides: Sequence[int] | None = None,
+             padding: str | Sequence[tuple[int, int]] = 'VALID', count_include_pad: bool = True):
+  """flax.linen.avg_pool (its reduce_window sum and gradient, a pad, are fast already) in the input's dtype: with
+  count_include_pad=False flax divides by a float32 window count, which would turn a bfloat16 network float32."""
+  return nn.avg_pool(inputs, window_shape, strides, padding, count_include_pad).astype(inputs.dtype)
 
 
 def as_float(x):

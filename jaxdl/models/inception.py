@@ -41,7 +41,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxdl.layers import Conv, as_float
+from jaxdl.layers import Conv, as_float, avg_pool
 from jaxdl.models.alexnet import adaptive_avg_pool, local_response_norm
 from jaxdl.registry import MODELS
 
@@ -74,7 +74,7 @@ class BasicConv(nn.Module):
 
 
 def _avg_pool_3x3(x):
-  return nn.avg_pool(x, (3, 3), strides=(1, 1), padding='SAME', count_include_pad=True)
+  return avg_pool(x, (3, 3), strides=(1, 1), padding='SAME', count_include_pad=True)
 
 
 class InceptionV1(nn.Module):
@@ -107,7 +107,7 @@ class AuxHeadV1(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = nn.avg_pool(x, (5, 5), strides=(3, 3), padding='VALID') if min(x.shape[1:3]) >= 5 else x
+    x = avg_pool(x, (5, 5), strides=(3, 3), padding='VALID') if min(x.shape[1:3]) >= 5 else x
     x = adaptive_avg_pool(x, (4, 4))
     x = BasicConv(128, (1, 1), batch_norm=self.batch_norm, name='conv')(x, train)
     x = nn.relu(nn.Dense(1024, name='fc1')(x.reshape((x.shape[0], -1))))
@@ -247,7 +247,7 @@ class InceptionAuxV3(_V3Block):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = nn.avg_pool(x, (5, 5), strides=(3, 3), padding='VALID') if min(x.shape[1:3]) >= 5 else x
+    x = avg_pool(x, (5, 5), strides=(3, 3), padding='VALID') if min(x.shape[1:3]) >= 5 else x
     x = self.conv(x, 128, 1, 'conv0', train)
     x = self.conv(x, 768, 5, 'conv1', train, padding='VALID' if min(x.shape[1:3]) >= 5 else 'SAME')
     x = jnp.mean(x, axis=(1, 2))

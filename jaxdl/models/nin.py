@@ -16,7 +16,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxdl.layers import Conv, as_float
+from jaxdl.layers import Conv, as_float, avg_pool
 from jaxdl.registry import MODELS
 
 # (name, maps, kernel) per mlpconv layer; None maps = num_outputs.
@@ -43,8 +43,7 @@ class NIN(nn.Module):
       if b == 0:
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding='SAME')
       elif b == 1:
-        # (flax divides by a float32 count here: keep the input's dtype, e.g. bfloat16)
-        x = nn.avg_pool(x, (3, 3), strides=(2, 2), padding='SAME', count_include_pad=False).astype(x.dtype)
+        x = avg_pool(x, (3, 3), strides=(2, 2), padding='SAME', count_include_pad=False)
       if b < 2 and self.dropout_rate:
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     return jnp.mean(x, axis=(1, 2))

@@ -27,3 +27,16 @@ def test_network_computes_in_bfloat16(name):
   apply16 = lambda v, x: model.apply({**v, 'params': cast_floating(v['params'], jnp.bfloat16)}, x, train=False)
   out = jax.eval_shape(apply16, variables, x)
   assert {str(o.dtype) for o in jax.tree.leaves(out)} == {'bfloat16'}
+
+
+def test_avg_pool_keeps_the_input_dtype_and_flax_values():
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jaxdl import layers  # pylint: disable=g-import-not-at-top
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 5, 5, 3)), jnp.float32)
+  for include in (True, False):
+    ref = nn.avg_pool(x, (3, 3), (2, 2), 'SAME', count_include_pad=include)
+    np.testing.assert_array_equal(layers.avg_pool(x, (3, 3), (2, 2), 'SAME', count_include_pad=include), ref)
+    y16 = layers.avg_pool(x.astype(jnp.bfloat16), (3, 3), (2, 2), 'SAME', count_include_pad=include)
+    assert y16.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(y16, np.float32), ref, rtol=2e-2, atol=2e-2)
