@@ -1,5 +1,5 @@
 """CNN primitives on paper-sized examples: convolution as a matrix, sizes, pooling, parameter counts, receptive
-fields and the transposed convolution, all computed by `jaxdl.conv` (nothing here is trained or hard-coded).
+fields and the transposed convolution, all computed by `jaxdl.nn.conv` (nothing here is trained or hard-coded).
 
 Reproduces: C1 (the notes' worked example [[4,6,3],[8,5,1],[2,4,6]] ⊛ [[3,2],[5,1]] = [[69,50],[48,43]], as
             lax.conv_general_dilated and as the explicit 4×9 matrix U of seed 002 — a cross-correlation),
@@ -26,10 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl import conv
+from jaxdl.nn import conv, pooling
 from jaxdl.config import base_config
 from jaxdl.reproduce import Claim, ClaimResult, verdict
-from jaxdl.summary import format_layer_outputs, layer_outputs
+from jaxdl.inspect.summary import format_layer_outputs, layer_outputs
 
 CLAIMS = {
     'C1': Claim('C1', 'Convolution as a matrix product: [[4,6,3],[8,5,1],[2,4,6]] ⊛ [[3,2],[5,1]] = [[69,50],[48,43]]',
@@ -111,16 +111,16 @@ def _c2():
 def _c3():
   a = jnp.array([[2, 3, 2, 0], [5, -2, 2, 8], [-1, -6, 7, 3], [-4, -5, 4, 2]], jnp.float32)
   b = jnp.array([[3, 1, 3, 5], [6, 0, 7, 9], [3, 2, 1, 4], [0, 2, 4, 3]], jnp.float32)
-  got = {'max(A)': conv.max_pool(a, 2), 'avg(A)': conv.avg_pool(a, 2), 'max(B)': conv.max_pool(b, 2, 2)}
+  got = {'max(A)': pooling.max_pool(a, 2), 'avg(A)': pooling.avg_pool(a, 2), 'max(B)': pooling.max_pool(b, 2, 2)}
   want = {'max(A)': [[5, 8], [-1, 7]], 'avg(A)': [[2, 3], [-4, 4]], 'max(B)': [[6, 9], [3, 4]]}
   ok = all(np.array_equal(np.asarray(got[k]), want[k]) for k in want)
-  l2 = np.asarray(conv.l2_pool(a, 2))
+  l2 = np.asarray(pooling.l2_pool(a, 2))
   shown = {k: np.asarray(v).tolist() for k, v in got.items()}
   shown = {k: [[int(e) if float(e).is_integer() else e for e in row] for row in v] for k, v in shown.items()}
   return ClaimResult('C3', '; '.join(f'{k} = {v}' for k, v in shown.items()), verdict(ok),
                      f'For comparison, L2 pooling √(Σ h²) (seed 003) of A gives {np.round(l2.astype(np.float64), 3).tolist()}; global '
-                     f'average / max pooling give {float(conv.global_avg_pool(a[None, :, :, None])[0, 0]):.4g} / '
-                     f'{float(conv.global_max_pool(a[None, :, :, None])[0, 0]):.4g}.')
+                     f'average / max pooling give {float(pooling.global_avg_pool(a[None, :, :, None])[0, 0]):.4g} / '
+                     f'{float(pooling.global_max_pool(a[None, :, :, None])[0, 0]):.4g}.')
 
 
 def _c4():
@@ -133,7 +133,7 @@ def _c4():
   ok = (fc, lc, cv) == (1_600_000_000, 4_000_000, 10_000) and tuple(map(int, formulas)) == (fc, lc, cv)
   return ClaimResult('C4', f'FC {fc:,} (+{biases[0]:,} biases); locally connected {lc:,} (+{biases[1]:,}); '
                      f'conv {cv:,} (+{biases[2]:,})', verdict(ok),
-                     'Counted with jax.eval_shape on flax nn.Dense(40000), jaxdl.conv.LocallyConnected2D(1, 10×10, '
+                     'Counted with jax.eval_shape on flax nn.Dense(40000), jaxdl.nn.conv.LocallyConnected2D(1, 10×10, '
                      'SAME: 200×200 = 40K units) and nn.Conv(100, 10×10), and with the count formulas (they agree). '
                      'Seed 003 writes "~2B" for the fully connected layer: 1.6·10⁹ rounded to one significant figure. '
                      'Only the convolution is independent of the image size (weight sharing).')
@@ -156,7 +156,7 @@ def _rf_chain(chain, size=64):
         if layer[0] == 'conv':
           x = conv.conv2d(x, jnp.ones((layer[1], layer[1], 1, 1)), layer[2], 'VALID', layer[3])
         else:
-          x = conv.avg_pool(x, layer[1], layer[2])
+          x = pooling.avg_pool(x, layer[1], layer[2])
       return x
     out = forward(jnp.zeros((1, size, size, 1))).shape[1]
     (lo, hi), _ = conv.gradient_support(forward, (size, size, 1), (out // 2, out // 2, 0))

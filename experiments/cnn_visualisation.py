@@ -80,7 +80,7 @@ def measure(ctx, config, num_eval: int = NUM_EVAL, num_shown: int = NUM_SHOWN):
   import jax  # pylint: disable=g-import-not-at-top
 
   from jaxdl import data as data_lib  # pylint: disable=g-import-not-at-top
-  from jaxdl import visualize as vis  # pylint: disable=g-import-not-at-top
+  from jaxdl.inspect import visualize as vis  # pylint: disable=g-import-not-at-top
   from jaxdl.data.shapes import shapes_annotations  # pylint: disable=g-import-not-at-top
   from jaxdl.models import build_model  # pylint: disable=g-import-not-at-top
 

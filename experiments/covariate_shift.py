@@ -20,7 +20,8 @@ import jax
 import numpy as np
 
 from jaxdl import data as data_lib
-from jaxdl import diagnostics, plots
+from jaxdl import plots
+from jaxdl.inspect import diagnostics
 from jaxdl.config import base_config
 from jaxdl.reproduce import Claim, ClaimResult, verdict
 from jaxdl.train import sharding

@@ -11,7 +11,7 @@ Models:     every rung is `simple_cnn` (jaxdl/models/cnn.py) with other fields, 
                        linear head (the lab ends in a 7×7 average pool; simple_cnn flattens the
                        3×3×256 maps instead)                                                   1,168,202
             fancy is trained with flips and affine jitter (±10°, ±2.8 px: the lab's RandomAffine(10, 0.1)).
-            ensemble: 6 fancy CNNs (seeds 0-5), class probabilities averaged (jaxdl.ensemble).
+            ensemble: 6 fancy CNNs (seeds 0-5), class probabilities averaged (jaxdl.inspect.ensemble).
 Recipe:     the lab's: batch 128, 20% of the training set held out for validation, the checkpoint with the best
             validation loss is the one tested; 10 epochs (fancy: 50). Adam 1e-3 (the lab uses 1e-2).
 Data:       fashion_mnist through tfds.data_source once prepared (`needs-data` until then). The default config runs
@@ -114,7 +114,7 @@ def _train_and_test(ctx, config, name):
 
 
 def reproduce(ctx):
-  from jaxdl.ensemble import evaluate_ensemble  # pylint: disable=g-import-not-at-top
+  from jaxdl.inspect.ensemble import evaluate_ensemble  # pylint: disable=g-import-not-at-top
   measured, params, members = {}, {}, []
   for rung in RUNGS:
     summary, test, wd, step = _train_and_test(ctx, rung_config(rung), rung)

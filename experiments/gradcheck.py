@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl import autodiff
+from jaxdl.inspect import autodiff
 from jaxdl import data as data_lib
 from jaxdl.config import base_config
 from jaxdl.losses import build_loss

@@ -5,7 +5,7 @@ Reproduces: T7 (seed 000 "LECUN / XAVIER (GLOROT) / HE INITIALIZATION", seed 002
             activation each was derived for; PyTorch's default U(±1/√fan_in) — "not what we should use for ReLU" —
             does not), T8 (seed 001: "gradient is 0.25 or 1 max": max σ′ = 1/4, max tanh′ = 1).
 Setup:      `mlp` with 10 hidden layers of 256 units (no bias: zeros), inputs x ~ N(0, I₂₅₆), 1,000 examples,
-            4 networks per setting. Recorded with jaxdl.diagnostics: the variance of every layer's pre-activation
+            4 networks per setting. Recorded with jaxdl.inspect.diagnostics: the variance of every layer's pre-activation
             y_l = W_l x_l (forward), and of ∂L/∂y_l for L = Σ out·r, r ~ N(0, I) (backward: a fixed random
             output gradient, so the backward pass is W_l's alone). Pairs (activation, kernel_init):
               LeCun  lecun_tanh 1.7159 tanh(2x/3) + lecun_normal;   He  relu + he_normal;
@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxdl import diagnostics, plots
+from jaxdl import plots
+from jaxdl.inspect import diagnostics
 from jaxdl.config import base_config
 from jaxdl.models import build_model
 from jaxdl.reproduce import Claim, ClaimResult, vec, verdict

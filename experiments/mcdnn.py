@@ -62,7 +62,8 @@ def column_module():
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
-  from jaxdl.layers import Conv, max_pool  # pylint: disable=g-import-not-at-top
+  from jaxdl.nn.conv import Conv  # pylint: disable=g-import-not-at-top
+  from jaxdl.nn.pooling import max_pool  # pylint: disable=g-import-not-at-top
 
   class MCDNNColumn(nn.Module):
     @nn.compact

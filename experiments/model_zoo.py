@@ -7,7 +7,7 @@ Command:    jaxdl reproduce model_zoo --out=report/
             jaxdl summary lenet5 | alexnet | vgg16 | googlenet | resnet50 ... [--json]   (any zoo model, one at a time)
             jaxdl train --config=experiments/model_zoo.py --workdir=runs/lenet5   (trains the original LeNet-5 on digits)
 Expected:   counts equal to the tables (see each claim's criterion). Counts come from `jax.eval_shape`
-            (jaxdl.summary.parameter_table) and FLOPs from the forward jaxpr (jaxdl.flops.forward_flops).
+            (jaxdl.inspect.summary.parameter_table) and FLOPs from the forward jaxpr (jaxdl.inspect.flops.forward_flops).
 CPU time:   ≈ 1 min (tracing the ImageNet models); the train command ≈ 1 min.
 """
 import math
@@ -64,7 +64,7 @@ def get_config():
 
 def _table(name, input_shape, **kw):
   from jaxdl.models import build_model  # pylint: disable=g-import-not-at-top
-  from jaxdl.summary import parameter_table  # pylint: disable=g-import-not-at-top
+  from jaxdl.inspect.summary import parameter_table  # pylint: disable=g-import-not-at-top
   return parameter_table(build_model(ml_collections.ConfigDict({'name': name, **kw})), input_shape)
 
 
@@ -151,7 +151,7 @@ def _c9(ctx):
 
 
 def _c10(ctx):
-  from jaxdl.flops import forward_flops  # pylint: disable=g-import-not-at-top
+  from jaxdl.inspect.flops import forward_flops  # pylint: disable=g-import-not-at-top
   from jaxdl.models import resnet  # pylint: disable=g-import-not-at-top
   got = {}
   for depth in RESNET_FLOPS:
@@ -168,7 +168,7 @@ def _c10(ctx):
   return ClaimResult(
       'C10', ' / '.join(f'{got[d]:.2f}' for d in got) + f' ×10⁹; ResNet-50 {t50["total_params"]:,} params, '
       f'{body:,} without the FC head', verdict(ok),
-      'Multiply-adds of convolutions and the FC layer at 224×224, padding taps included (jaxdl.flops). Relative to '
+      'Multiply-adds of convolutions and the FC layer at 224×224, padding taps included (jaxdl.inspect.flops). Relative to '
       'the table: ' + ', '.join(f'{d}: {100 * r:+.1f}%' for d, r in rel.items()) + '. ResNet-50 is 3.86×10⁹, which '
       'rounds to 3.9, not 3.8: no single rounding or counting convention gives all five figures (truncating would '
       'make 101 read 7.5). torchvision\'s v1.5 (stride on the 3×3) costs more: 1.81 / 3.66 / 4.09 / 7.80 / 11.51. '

@@ -3,11 +3,11 @@
 Reproduces: T18 (seed 001 "Norms, Norms, Norms": BN all instances / one var, LN one instance / all vars, IN one instance
             / one var, GN one instance / N vars; seed 004 §VIII.3–4, F25: BN statistics over the mini-batch in training,
             exponentially averaged running statistics at test time; Wu & He 2018, Fig. 2).
-Setup:      (a) jaxdl.norms' flax layers on x of shape (N, H, W, C) = (8, 6, 5, 12) whose every (n, c) slice has its own
+Setup:      (a) jaxdl.nn.norms' flax layers on x of shape (N, H, W, C) = (8, 6, 5, 12) whose every (n, c) slice has its own
             mean and scale: after each layer, the mean / std over the axes of the notes' table must be 0 / 1 for
             every group those axes define (BN: per c over (N, H, W); LN: per n over (H, W, C); IN: per (n, c) over
             (H, W); GN, G = 4: per (n, g) over (H, W, C/G)), and must NOT be over the other candidate axes; the layers
-            also equal jaxdl.norms.reference. (b) The `mlp` with norm = batch trained on the digits through
+            also equal jaxdl.nn.norms.reference. (b) The `mlp` with norm = batch trained on the digits through
             `jaxdl train` (600 steps): in eval mode the BN layer is the fixed affine map γ(z − m)/√(v + ε) + β with the
             running (m, v); an example's eval output does not depend on the rest of the batch (in training mode it
             does); m tracks the population mean of z over the training set. LN and GN MLPs train too (reported).
@@ -23,7 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl import data as data_lib
-from jaxdl import diagnostics, norms, plots
+from jaxdl import plots
+from jaxdl.inspect import diagnostics
+from jaxdl.nn import norms
 from jaxdl.config import base_config
 from jaxdl.reproduce import Claim, ClaimResult, verdict
 

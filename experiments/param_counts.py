@@ -13,7 +13,7 @@ import ml_collections
 from jaxdl.config import base_config
 from jaxdl.models import build_model
 from jaxdl.reproduce import Claim, ClaimResult, verdict
-from jaxdl.summary import format_table, parameter_table
+from jaxdl.inspect.summary import format_table, parameter_table
 
 CLAIMS = {
     'L12': Claim('L12', '3→4→2 MLP has (4·3+4)+(2·4+2)=26; 3→2→2→1 net with bias-free output has 16', '004 W1, 002',

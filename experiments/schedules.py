@@ -19,11 +19,11 @@ import optax
 from jaxdl import plots
 from jaxdl.config import base_config
 from jaxdl.reproduce import Claim, ClaimResult, verdict
-from jaxdl.schedules import schedule_values
+from jaxdl.optim.schedules import schedule_values
 
 CLAIMS = {
     'T14': Claim('T14', 'LR schedules: inverse-time, step, exponential, reduce-on-plateau, 1cycle, SGDR warm restarts',
-                 '000, 004 VI.1', 'jaxdl.schedules.schedule_values = the formula in NumPy (max |Δ|/ε₀ ≤ 1e-5) for '
+                 '000, 004 VI.1', 'jaxdl.optim.schedules.schedule_values = the formula in NumPy (max |Δ|/ε₀ ≤ 1e-5) for '
                  '400 steps; plateau = a NumPy ReduceLROnPlateau on a loss sequence; a trainer run with '
                  "schedule='plateau' ends with scale < 1"),
 }
@@ -127,7 +127,7 @@ def reproduce(ctx):
   return [ClaimResult('T14', '; '.join(f'{k}: {v:.1e}' for k, v in errs.items()) +
                       f'; trainer run with plateau: final lr scale {scale:.3g} '
                       f'(train loss {summary["train"]["loss"]:.4f})',
-                      verdict(ok), 'Max |jaxdl.schedules.schedule_values − formula|/ε₀, the formula written in '
+                      verdict(ok), 'Max |jaxdl.optim.schedules.schedule_values − formula|/ε₀, the formula written in '
                       f'NumPy over {T} steps (ε₀ = {LR}). Reduce-on-plateau is optax.contrib.reduce_on_plateau fed the '
                       'training loss as `value` by the train step; the trainer logs the base ε₀, the current factor '
                       'is `scale` in the optimiser state.', [fig])]

@@ -8,7 +8,7 @@ Reproduces: T13 (update rules of SGD, momentum, Nesterov (Sutskever form), Adagr
             θ₀ = [10, 5]), logistic regression (two_moons) and a 1-16-1 tanh MLP (noisy sin, 40 points).
 Command:    jaxdl reproduce second_order --out=report/
             jaxdl train --config=experiments/second_order.py --workdir=runs/second_order   (the MLP problem with Adam,
-            the first-order baseline of the figure; the second-order methods are jaxdl.second_order functions)
+            the first-order baseline of the figure; the second-order methods are jaxdl.optim.second_order functions)
 Expected:   T13: every rule = NumPy to ≤ 1e-4 relative (float32 vs float64). Convergence: on the quadratic (linear
             regression) Newton and Gauss–Newton reach θ* in one iteration, L-BFGS/CG in 2–3; first-order methods need
             hundreds to thousands; on logistic regression Newton converges quadratically in < 10 iterations; on the
@@ -26,9 +26,10 @@ import scipy.optimize
 
 from jaxdl import data as data_lib
 from jaxdl import plots
-from jaxdl import second_order
+from jaxdl.optim import second_order
 from jaxdl.config import base_config
-from jaxdl.optim import build_optimizer, run_path
+from jaxdl.optim import build_optimizer
+from jaxdl.optim.chains import run_path
 from jaxdl.reproduce import Claim, ClaimResult, verdict
 
 CLAIMS = {

@@ -25,7 +25,8 @@ import optax
 from jaxdl import data as data_lib
 from jaxdl import plots
 from jaxdl.config import base_config
-from jaxdl.optim import build_optimizer, run_path
+from jaxdl.optim import build_optimizer
+from jaxdl.optim.chains import run_path
 from jaxdl.reproduce import Claim, ClaimResult, verdict
 
 CLAIMS = {

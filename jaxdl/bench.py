@@ -14,7 +14,7 @@ stands for several workloads: `jaxdl bench cnn` = cnn_small, lenet5, resnet20 (t
 `resnet50` is the accelerator workload (bfloat16 compute with float32 weights on both sides: jaxdl's
 train.compute_dtype and torch.autocast; channels-last on CUDA); it runs only when named, and `--batch-size` shrinks
 it for a CPU smoke test. Every record carries the model FLOPs of a train step (3 × 2 × forward MACs × batch, from
-jaxdl.flops) and, where the device's bfloat16 peak is known (PEAK_BF16_FLOPS, or --peak-tflops), the MFU.
+jaxdl.inspect.flops) and, where the device's bfloat16 peak is known (PEAK_BF16_FLOPS, or --peak-tflops), the MFU.
 
 Caveat, measured on 2 shared cores: when other processes keep a core busy, PyTorch's OpenMP threads (which meet at
 a barrier after every op) slow down 5-30x while XLA's work-stealing pool slows ~2x, so ratios taken under load
@@ -669,7 +669,7 @@ def _utilisation(setup, batch_size: int, steps_per_s: float, device_kind: str,
                  peak_tflops: float | None) -> dict[str, Any]:
   """Model FLOPs per train step (3 × the forward pass's 2·MACs, the usual MFU convention: backward ≈ 2× forward;
   element-wise work not counted) and, where the device's peak is known, model FLOPs utilisation."""
-  from jaxdl import flops as flops_lib  # pylint: disable=g-import-not-at-top
+  from jaxdl.inspect import flops as flops_lib  # pylint: disable=g-import-not-at-top
   try:
     macs = flops_lib.forward_flops(setup.model, _input_shape(setup))
   except Exception as e:  # noqa: BLE001 — a model the counter cannot trace: report, do not fail the bench

@@ -133,7 +133,7 @@ def cmd_eval(argv):
   args = p.parse_args(rest)
   config = load_config(cfg_args)
   if ',' in args.checkpoint or args.ensemble:
-    from jaxdl.ensemble import evaluate_ensemble  # pylint: disable=g-import-not-at-top
+    from jaxdl.inspect.ensemble import evaluate_ensemble  # pylint: disable=g-import-not-at-top
     members = [(args.workdir, c) for c in args.checkpoint.split(',')]
     members += [(w, 'latest') for w in args.ensemble.split(',') if w]
     print(json.dumps(evaluate_ensemble(config, members, args.split), indent=2))
@@ -148,7 +148,7 @@ def cmd_summary(argv):
 
   import ml_collections  # pylint: disable=g-import-not-at-top
 
-  from jaxdl import summary as summary_lib  # pylint: disable=g-import-not-at-top
+  from jaxdl.inspect import summary as summary_lib  # pylint: disable=g-import-not-at-top
   from jaxdl.models import build_model  # pylint: disable=g-import-not-at-top
   from jaxdl.registry import MODELS  # pylint: disable=g-import-not-at-top
   cfg_args, rest = _split_config_args(argv)
@@ -192,7 +192,7 @@ def cmd_summary(argv):
   table['input_shape'] = list(shape)
   text = [summary_lib.format_table(table, f'{title}, input {tuple(shape)}')]
   if args.flops:
-    from jaxdl.flops import forward_flops  # pylint: disable=g-import-not-at-top
+    from jaxdl.inspect.flops import forward_flops  # pylint: disable=g-import-not-at-top
     table['flops'] = int(forward_flops(model, tuple(shape)))
     text.append(f"forward multiply-adds (FLOPs as in He et al.): {table['flops']:,} ({table['flops'] / 1e9:.3g}×10⁹)")
   if args.layers:

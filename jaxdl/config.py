@@ -9,7 +9,6 @@ against what their registered builders accept.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import json
 import os
 import pathlib
@@ -54,7 +53,7 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.model = ml_collections.ConfigDict({'name': ''})
   c.data = ml_collections.ConfigDict({'name': '', 'train_split': 'train', 'eval_split': 'test', 'prefetch': -1,
-                                      'augment': ()})  # jaxdl.augment ops, applied in the train step
+                                      'augment': ()})  # jaxdl.data.augment ops, applied in the train step
   c.loss = ml_collections.ConfigDict({'name': 'softmax_cross_entropy'})
   c.optimizer = ml_collections.ConfigDict({'name': 'sgd', 'learning_rate': 0.1})
   c.train = ml_collections.ConfigDict({k: v[1] for k, v in TRAIN_FIELDS.items()})
@@ -75,22 +74,6 @@ def _check_value(where: str, value: Any, types: Any, check=None) -> None:
                     f'fix it in the config file or with --config.{where}=...')
   if check is not None and not check[0](value):
     raise UserError(f'config {where}={value!r} is impossible', check[1], f'set --config.{where} to {check[1]}')
-
-
-def check_kwargs(section: str, given: dict[str, Any], fn_or_fields, what: str) -> None:
-  """Checks a section's keys (minus `name`) against the parameters a builder accepts."""
-  if isinstance(fn_or_fields, (set, frozenset, list, tuple)):
-    accepted = set(fn_or_fields)
-  else:
-    params = inspect.signature(fn_or_fields).parameters
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-      return
-    accepted = {k for k, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-  for key in given:
-    if key not in accepted:
-      raise UserError(f'unknown key config.{section}.{key} for {what}',
-                      'one of: ' + (', '.join(sorted(accepted)) or '(none)'),
-                      f'remove it or fix its spelling')
 
 
 def validate(config: ml_collections.ConfigDict) -> None:

@@ -12,8 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxdl.config import check_kwargs
-from jaxdl.registry import LOSSES
+from jaxdl.registry import LOSSES, check_kwargs
 
 LossFn = Callable[[jax.Array, dict], dict]
 

@@ -1,7 +1,8 @@
 """Registries by name: models, datasets, optimisers, losses, experiments.
 
 Configs, the CLI and the tests look things up here by the name the course uses, e.g.
-`MODELS.get('mlp')`. A registry fills itself on first use by importing the package that registers into it,
+`MODELS.get('mlp')`. `check_kwargs` is how every builder checks its config section against what it accepts
+(config validation flows one way: config -> builders -> registry). A registry fills itself on first use by importing the package that registers into it,
 so `import jaxdl` stays cheap and nothing has to be imported in a special order.
 """
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import inspect
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from jaxdl.errors import UserError
@@ -75,6 +77,22 @@ class Registry(Generic[T]):
   def __len__(self) -> int:
     self._ensure()
     return len(self._entries)
+
+
+def check_kwargs(section: str, given: dict[str, Any], fn_or_fields, what: str) -> None:
+  """Checks a section's keys (minus `name`) against the parameters a builder accepts."""
+  if isinstance(fn_or_fields, (set, frozenset, list, tuple)):
+    accepted = set(fn_or_fields)
+  else:
+    params = inspect.signature(fn_or_fields).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+      return
+    accepted = {k for k, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+  for key in given:
+    if key not in accepted:
+      raise UserError(f'unknown key config.{section}.{key} for {what}',
+                      'one of: ' + (', '.join(sorted(accepted)) or '(none)'),
+                      f'remove it or fix its spelling')
 
 
 MODELS: Registry = Registry('model', ('jaxdl.models',))

@@ -7,7 +7,7 @@ import pytest
 from jaxdl import cli, reproduce
 from jaxdl.models import build_model, count_params
 from jaxdl.registry import MODELS
-from jaxdl.summary import parameter_table
+from jaxdl.inspect.summary import parameter_table
 from jaxdl.train.state import init_variables
 
 

@@ -158,12 +158,12 @@ def _check_pipeline_keys(cfg: dict[str, Any], info: DatasetInfo) -> None:
 
 
 def build_augment(spec, info: DatasetInfo):
-  """config.data.augment -> `augment(rng, batch) -> batch` (jaxdl.augment), or None when the list is empty.
+  """config.data.augment -> `augment(rng, batch) -> batch` (jaxdl.data.augment), or None when the list is empty.
 
   Applied inside the jitted train step to training batches only. mixup's `num_classes` defaults to the
   dataset's number of classes.
   """
-  from jaxdl import augment  # pylint: disable=g-import-not-at-top
+  from jaxdl.data import augment  # pylint: disable=g-import-not-at-top
   if not spec:
     return None
   items = []

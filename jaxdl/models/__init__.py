@@ -11,9 +11,8 @@ from typing import Any
 
 import flax.linen as nn
 
-from jaxdl.config import check_kwargs
 from jaxdl.errors import UserError
-from jaxdl.registry import MODELS
+from jaxdl.registry import MODELS, check_kwargs
 
 # Importing the families registers them.
 from jaxdl.models import alexnet, allcnn, cifar_small, cnn, convblock, densenet, highway, inception, lenet, linear, mlp, mobilenet, nin, polynomial, rbf, resnet, vgg, xception  # noqa: F401,E402  pylint: disable=unused-import

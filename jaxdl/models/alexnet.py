@@ -34,7 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv, as_float
+from jaxdl.nn.conv import Conv
+from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 
 VARIANTS = ('paper', 'one_tower')

@@ -28,7 +28,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv, as_float
+from jaxdl.nn.conv import Conv
+from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 
 VARIANTS = ('base', 'strided', 'convpool', 'all')

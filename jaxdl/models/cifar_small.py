@@ -18,7 +18,7 @@ Written out from the tutorial's flax code, keeping every choice that changes the
   → BN → ReLU → global average pool → Dense(10): 239,146.
 
 Initialisers as in the tutorial (He-normal; fan_out for the ResNets), batch norm with flax's defaults
-(momentum 0.99, ε = 1e-5), activation ReLU (`act` picks another jaxdl.activations name).
+(momentum 0.99, ε = 1e-5), activation ReLU (`act` picks another jaxdl.nn.activations name).
 """
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxdl import activations, layers, norms
-from jaxdl.layers import Conv, as_float
+from jaxdl.nn import activations, norms, pooling
+from jaxdl.nn.conv import Conv
+from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 
 # UvA tutorial 5 (JAX), parameter counts printed by the notebook.
@@ -62,7 +63,7 @@ class InceptionBlock(nn.Module):
     b1 = self._cba(x, self.c_out[0], 1, train, 'conv_1x1')
     b3 = self._cba(self._cba(x, self.c_red[0], 1, train, 'reduce_3x3'), self.c_out[1], 3, train, 'conv_3x3')
     b5 = self._cba(self._cba(x, self.c_red[1], 1, train, 'reduce_5x5'), self.c_out[2], 5, train, 'conv_5x5')
-    bm = self._cba(layers.max_pool(x, (3, 3), strides=(1, 1), padding='SAME'), self.c_out[3], 1, train, 'conv_max')
+    bm = self._cba(pooling.max_pool(x, (3, 3), strides=(1, 1), padding='SAME'), self.c_out[3], 1, train, 'conv_max')
     return jnp.concatenate([b1, b3, b5, bm], axis=-1)
 
 
@@ -87,7 +88,7 @@ class GoogLeNetCifar(nn.Module):
     k = 0
     for spec in GOOGLENET_BLOCKS:
       if spec == 'pool':
-        x = layers.max_pool(x, (3, 3), strides=(2, 2), padding='SAME')
+        x = pooling.max_pool(x, (3, 3), strides=(2, 2), padding='SAME')
       else:
         x = InceptionBlock(spec[0], spec[1], self.act, name=f'inception{k}')(x, train)
         k += 1
@@ -204,6 +205,6 @@ class UvaDenseNet(nn.Module):
         c //= 2
         x = _act(self.act)(_bn(train, f'transition{i + 1}_bn')(x))
         x = Conv(c, (1, 1), kernel_init=kaiming_normal, use_bias=False, name=f'transition{i + 1}_conv')(x)
-        x = layers.avg_pool(x, (2, 2), strides=(2, 2))
+        x = pooling.avg_pool(x, (2, 2), strides=(2, 2))
     x = _act(self.act)(_bn(train, 'final_bn')(x))
     return nn.Dense(self.num_outputs, name='head')(jnp.mean(x, axis=(1, 2)))

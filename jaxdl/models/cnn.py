@@ -8,7 +8,7 @@
   32×32×1, every connection full (61,706 parameters with 10 classes). LeCun et al. 1998's original (partial C3
   table, RBF output) is `lenet5` in jaxdl/models/lenet.py.
 
-Convolutions are `jaxdl.layers.Conv` (flax's nn.Conv, faster on CPU); pooling is `jaxdl.layers.max_pool /
+Convolutions are `jaxdl.nn.conv.Conv` (flax's nn.Conv, faster on CPU); pooling is `jaxdl.nn.pooling.max_pool /
 avg_pool`.
 """
 from __future__ import annotations
@@ -17,9 +17,11 @@ from typing import Sequence
 
 import flax.linen as nn
 
-from jaxdl import activations
+from jaxdl.nn import activations
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv, as_float, avg_pool, max_pool
+from jaxdl.nn.conv import Conv
+from jaxdl.nn.pooling import avg_pool, max_pool
+from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 
 POOLS = ('max', 'avg', 'none')

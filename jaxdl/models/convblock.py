@@ -37,9 +37,10 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxdl import activations
+from jaxdl.nn import activations
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv, as_float
+from jaxdl.nn.conv import Conv
+from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 
 INTER = ('out', 'sqrt')

@@ -15,8 +15,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxdl import layers
-from jaxdl.layers import as_float
+from jaxdl.nn import pooling
+from jaxdl.nn.precision import as_float
 from jaxdl.models.resnet import batch_norm, conv2d, max_pool_3x3_s2
 from jaxdl.registry import MODELS
 
@@ -42,7 +42,7 @@ class Transition(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     x = conv2d(self.features, 1, name='conv')(nn.relu(batch_norm(train, 'norm')(x)))
-    return layers.avg_pool(x, (2, 2), strides=(2, 2))
+    return pooling.avg_pool(x, (2, 2), strides=(2, 2))
 
 
 @MODELS.register('densenet121', example_input_shape=(64, 64, 3), input_shape=(224, 224, 3), heavy=True,

@@ -23,9 +23,10 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxdl import activations, layers
+from jaxdl.nn import activations, pooling
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv, as_float
+from jaxdl.nn.conv import Conv
+from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 
 
@@ -106,7 +107,7 @@ class HighwayConvNet(nn.Module):
     k = 0
     for i, w in enumerate(self.widths):
       if i:
-        x = layers.max_pool(x, (2, 2), strides=(2, 2))
+        x = pooling.max_pool(x, (2, 2), strides=(2, 2))
       x = act(Conv(w, (3, 3), padding='SAME', name=f'plain{i}')(x))
       for _ in range(self.layers_per_stage):
         x, t = HighwayLayer(self.activation, self.gate_bias_init, self.coupled, kernel_size=3, name=f'highway{k}')(x)

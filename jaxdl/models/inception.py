@@ -41,7 +41,9 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxdl.layers import Conv, as_float, avg_pool
+from jaxdl.nn.conv import Conv
+from jaxdl.nn.pooling import avg_pool
+from jaxdl.nn.precision import as_float
 from jaxdl.models.alexnet import adaptive_avg_pool, local_response_norm
 from jaxdl.registry import MODELS
 

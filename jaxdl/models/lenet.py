@@ -23,7 +23,7 @@ The output is the logits −y_i (a smaller distance is a likelier class), so sof
 MAP-like criterion E = y_D + log(e^{−j} + Σ_i e^{−y_i}) without the constant-j "rubbish class" term. `output='dense'`
 replaces the RBF layer by an ordinary Dense + softmax head.
 
-C3 is the one convolution here not built with `jaxdl.layers.Conv`: a Conv owns a dense (5, 5, 6, 16) kernel (2,416
+C3 is the one convolution here not built with `jaxdl.nn.conv.Conv`: a Conv owns a dense (5, 5, 6, 16) kernel (2,416
 params), so C3 keeps only its 60 connection kernels (5, 5, 60) and scatters them into a zero kernel before a plain
 `lax` convolution — the gradient reaches exactly the 60 kernels and the parameter count is the paper's.
 Weights are initialised as in the paper: uniform in ±2.4/F_i, F_i the unit's fan-in; biases zero.
@@ -37,9 +37,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.activations import lecun_tanh
+from jaxdl.nn.activations import lecun_tanh
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv, as_float
+from jaxdl.nn.conv import Conv
+from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 
 # Table I of the paper: row = S2 map, column = C3 map, X = connected.

@@ -5,9 +5,9 @@ from typing import Sequence
 
 import flax.linen as nn
 
-from jaxdl import activations, init, norms
+from jaxdl.nn import activations, init, norms
 from jaxdl.errors import UserError
-from jaxdl.layers import as_float
+from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 
 
@@ -15,15 +15,15 @@ from jaxdl.registry import MODELS
 class MLP(nn.Module):
   """x -> [Dense -> (norm) -> activation -> (Dropout)] * len(hidden) -> Dense(num_outputs).
 
-  activation: a name of jaxdl.activations (fixed or learned: prelu; maxout makes each Dense maxout_pieces× wider).
-  kernel_init / bias_init (+ _scale): names of jaxdl.init, used by every Dense (hidden and head); 'default' is
+  activation: a name of jaxdl.nn.activations (fixed or learned: prelu; maxout makes each Dense maxout_pieces× wider).
+  kernel_init / bias_init (+ _scale): names of jaxdl.nn.init, used by every Dense (hidden and head); 'default' is
   flax's. norm: none | batch | layer | group (instance needs spatial axes); BN/LN/GN sit after the Dense, before
   the activation (Ioffe & Szegedy 2015); with batch norm the Dense has no bias (β replaces it).
   `batch_norm=True` is the older spelling of norm='batch'.
 
   Diagnostics: `apply(..., mutable=['intermediates'])` returns per hidden layer i 'pre{i}' (the activation's
   input, after the norm) and 'act{i}' (its output); with 'perturbations' mutable as well, the gradient of a loss
-  w.r.t. the perturbations is ∂L/∂pre{i} (see jaxdl.diagnostics). Nothing is recorded during init or training.
+  w.r.t. the perturbations is ∂L/∂pre{i} (see jaxdl.inspect.diagnostics). Nothing is recorded during init or training.
   """
   hidden: Sequence[int] = (128,)
   num_outputs: int = 10

@@ -16,7 +16,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxdl.layers import as_float
+from jaxdl.nn.precision import as_float
 from jaxdl.models.resnet import batch_norm, conv2d
 from jaxdl.registry import MODELS
 

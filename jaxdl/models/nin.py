@@ -16,7 +16,9 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxdl.layers import Conv, as_float, avg_pool
+from jaxdl.nn.conv import Conv
+from jaxdl.nn.pooling import avg_pool
+from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 
 # (name, maps, kernel) per mlpconv layer; None maps = num_outputs.

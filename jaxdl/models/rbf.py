@@ -11,8 +11,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxdl import cluster
-from jaxdl.layers import as_float
+from jaxdl.nn import cluster
+from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 
 

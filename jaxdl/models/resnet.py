@@ -7,7 +7,7 @@ Three families, all with batch norm (statistics of the batch in training, runnin
   blocks, 64·2^i channels → global average pool → Dense(num_outputs). Every conv is followed by BN
   ("conv-BN-ReLU"); a block's shortcut is the identity, or a 1×1 strided projection conv + BN (option B) where
   the shape changes. Bottlenecks stride their 3×3 conv (torchvision "v1.5"); `stride_in_1x1=True` strides the
-  first 1×1 instead, as in the paper's Caffe models (v1): same parameters, fewer multiply-adds (jaxdl.flops).
+  first 1×1 instead, as in the paper's Caffe models (v1): same parameters, fewer multiply-adds (jaxdl.inspect.flops).
   Parameter counts equal torchvision's: 11,689,512 / 21,797,672 / 25,557,032 / 44,549,160 / 60,192,808.
 * `preact_resnet18/…/152` — pre-activation ResNets (He et al. 2016b, "Identity mappings", Fig. 4e) in the layout
   of fb.resnet.torch `preresnet.lua`, the ImageNet code the paper builds on, with bias-free convs: stem conv → BN →
@@ -25,7 +25,7 @@ compile time of deep nets low; `scan=False` unrolls them as `layer3_1, layer3_2,
 ResNet-152, forward + backward at 64×64, 2 shared CPU cores: trace + compile 7–16 s scanned vs 17–25 s unrolled
 (and the jitted init 6–9 s vs 14–23 s); CIFAR ResNet-110: 3.3 s vs 13.7 s.
 
-FLOPs (claim C10; jaxdl.flops counts multiply-adds at 224×224): the paper's row 1.8 / 3.6 / 3.8 / 7.6 / 11.3 ×10⁹
+FLOPs (claim C10; jaxdl.inspect.flops counts multiply-adds at 224×224): the paper's row 1.8 / 3.6 / 3.8 / 7.6 / 11.3 ×10⁹
 is the v1 net (`stride_in_1x1=True`) with zero-padding shortcuts for 18/34 (`shortcut='A'`, the paper's choice
 there) and projections for 50–152: 1.795 / 3.644 / 3.858 / 7.570 / 11.282 ×10⁹ — every one rounds to the paper's
 figure except ResNet-50 (3.86, which the paper gives as 3.8). torchvision's v1.5 costs 4.09 ×10⁹ for ResNet-50.
@@ -37,9 +37,10 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxdl import layers, norms
+from jaxdl.nn import norms, pooling
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv, as_float
+from jaxdl.nn.conv import Conv
+from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 
 # torchvision: kaiming_normal_(mode='fan_out', nonlinearity='relu') for every conv (He et al. 2015b).
@@ -61,7 +62,7 @@ def batch_norm(train: bool, name: str | None = None) -> nn.Module:
 
 
 def max_pool_3x3_s2(x):
-  return layers.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+  return pooling.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
 
 
 def scan_blocks(block: nn.Module, x, n: int, train: bool):

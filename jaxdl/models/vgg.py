@@ -18,7 +18,8 @@ from __future__ import annotations
 import flax.linen as nn
 
 from jaxdl.errors import UserError
-from jaxdl.layers import Conv, as_float
+from jaxdl.nn.conv import Conv
+from jaxdl.nn.precision import as_float
 from jaxdl.models.alexnet import adaptive_avg_pool, classifier, local_response_norm
 from jaxdl.registry import MODELS
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxdl import layers
-from jaxdl.layers import Conv, as_float
+from jaxdl.nn import pooling
+from jaxdl.nn.conv import Conv
+from jaxdl.nn.precision import as_float
 from jaxdl.models.resnet import batch_norm, conv2d, he_fan_out, scan_blocks
 from jaxdl.registry import MODELS
 
@@ -52,7 +53,7 @@ class EntryModule(nn.Module):
     y = nn.relu(x) if self.first_relu else x
     y = batch_norm(train, 'bn1')(SeparableConv(self.first_features or self.features, name='sep1')(y))
     y = batch_norm(train, 'bn2')(SeparableConv(self.features, name='sep2')(nn.relu(y)))
-    y = layers.max_pool(y, (3, 3), strides=(2, 2), padding='SAME')
+    y = pooling.max_pool(y, (3, 3), strides=(2, 2), padding='SAME')
     return y + shortcut
 
 

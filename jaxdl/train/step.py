@@ -17,12 +17,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxdl.nn.precision import cast_floating
 from jaxdl.train.state import TrainState
-
-
-def cast_floating(tree, dtype):
-  """Every floating-point leaf of `tree` as `dtype` (integer leaves, e.g. token ids, unchanged)."""
-  return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x, tree)
 
 
 def _apply(model, params, model_state, inputs, train: bool, rng, compute_dtype: str = 'float32'):
@@ -61,7 +57,7 @@ def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, 
 
   `penalty_fn(params)` (e.g. an L1/L2 penalty) is added to the data loss; metrics report both. The optimiser
   receives the loss as `value` (optax's extra-args protocol), which reduce-on-plateau and line searches use.
-  `augment_fn(rng, batch) -> batch` (jaxdl.augment) transforms the training batch on device, with its own key.
+  `augment_fn(rng, batch) -> batch` (jaxdl.data.augment) transforms the training batch on device, with its own key.
   `compute_dtype` 'bfloat16': mixed precision (see the module docstring).
   """
   tx = optax.with_extra_args_support(tx)

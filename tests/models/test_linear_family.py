@@ -7,7 +7,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxdl import cluster, losses
+from jaxdl import losses
+from jaxdl.nn import cluster
 from jaxdl.models import build_model, linear, perceptron, polynomial, rbf
 from jaxdl.optim import build_optimizer
 from jaxdl.train.state import create_train_state

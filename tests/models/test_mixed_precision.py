@@ -7,8 +7,8 @@ import pytest
 
 from jaxdl.models import build_model
 from jaxdl.registry import MODELS
-from jaxdl.summary import abstract_variables
-from jaxdl.train.step import cast_floating
+from jaxdl.inspect.summary import abstract_variables
+from jaxdl.nn.precision import cast_floating
 
 # closed-form / non-network models (their fit is a solver, not a float32 master-weight step)
 NOT_NETWORKS = {'linear', 'polynomial'}
@@ -32,11 +32,11 @@ def test_network_computes_in_bfloat16(name):
 def test_avg_pool_keeps_the_input_dtype_and_flax_values():
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from jaxdl import layers  # pylint: disable=g-import-not-at-top
+  from jaxdl.nn import pooling  # pylint: disable=g-import-not-at-top
   x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 5, 5, 3)), jnp.float32)
   for include in (True, False):
     ref = nn.avg_pool(x, (3, 3), (2, 2), 'SAME', count_include_pad=include)
-    np.testing.assert_array_equal(layers.avg_pool(x, (3, 3), (2, 2), 'SAME', count_include_pad=include), ref)
-    y16 = layers.avg_pool(x.astype(jnp.bfloat16), (3, 3), (2, 2), 'SAME', count_include_pad=include)
+    np.testing.assert_array_equal(pooling.avg_pool(x, (3, 3), (2, 2), 'SAME', count_include_pad=include), ref)
+    y16 = pooling.avg_pool(x.astype(jnp.bfloat16), (3, 3), (2, 2), 'SAME', count_include_pad=include)
     assert y16.dtype == jnp.bfloat16
     np.testing.assert_allclose(np.asarray(y16, np.float32), ref, rtol=2e-2, atol=2e-2)

@@ -3,7 +3,7 @@
 Every parameter count is checked twice: against the PUBLISHED number (the paper's table, the course's table in
 seed 000, or torchvision's published `num_params`) and against an independent closed-form count written here from
 the papers' layer tables (k_h·k_w·c_in/groups·c_out + c_out per convolution, n_in·n_out + n_out per dense layer,
-2·c per batch norm). Counts come from `jaxdl.summary.parameter_table` (jax.eval_shape: nothing is allocated).
+2·c per batch norm). Counts come from `jaxdl.inspect.summary.parameter_table` (jax.eval_shape: nothing is allocated).
 Claims C6 (LeNet-5), C7 (AlexNet), C8 (VGG), C9 (GoogLeNet).
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from jaxdl.losses import build_loss
 from jaxdl.models import build_model, count_params, lenet
 from jaxdl.optim import build_optimizer
 from jaxdl.registry import MODELS
-from jaxdl.summary import abstract_variables, parameter_table
+from jaxdl.inspect.summary import abstract_variables, parameter_table
 from jaxdl.train.state import create_train_state
 from jaxdl.train.step import make_train_step
 

@@ -12,7 +12,7 @@ from jaxdl.losses import build_loss
 from jaxdl.models import build_model, cifar_small, count_params, highway, resnet
 from jaxdl.optim import build_optimizer
 from jaxdl.registry import MODELS
-from jaxdl.summary import abstract_variables, parameter_table
+from jaxdl.inspect.summary import abstract_variables, parameter_table
 from jaxdl.train.state import create_train_state
 from jaxdl.train.step import make_train_step
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from helpers import small_digits_config
-from jaxdl.ensemble import evaluate_ensemble
+from jaxdl.inspect.ensemble import evaluate_ensemble
 from jaxdl.errors import UserError
 from jaxdl.losses import build_loss
 from jaxdl.train.loop import evaluate_checkpoint, train_and_evaluate

@@ -6,7 +6,8 @@ import pytest
 
 from helpers import small_digits_config
 from jaxdl.errors import UserError
-from jaxdl.optim import build_optimizer, param_labels
+from jaxdl.optim import build_optimizer
+from jaxdl.optim.chains import param_labels
 from jaxdl.train.loop import TrainSetup, load_run, train_and_evaluate
 
 

@@ -363,11 +363,11 @@ def _basis(eigvals, eigvecs, basis):
   if basis is not None:
     if basis != 'imagenet' or eigvals is not None or eigvecs is not None:
       raise _bad(f'basis={basis!r} (eigvals/eigvecs given: {eigvals is not None}/{eigvecs is not None})',
-                 "basis='imagenet' alone, or eigvals and eigvecs from jaxdl.augment.pca_basis(train images)",
+                 "basis='imagenet' alone, or eigvals and eigvecs from jaxdl.data.augment.pca_basis(train images)",
                  'pca_lighting')
     return IMAGENET_EIGVALS, IMAGENET_EIGVECS
   if eigvals is None or eigvecs is None:
-    raise _bad('pca_lighting without its eigen-decomposition', "eigvals and eigvecs (jaxdl.augment.pca_basis of "
+    raise _bad('pca_lighting without its eigen-decomposition', "eigvals and eigvecs (jaxdl.data.augment.pca_basis of "
                "the training images) or basis='imagenet'", 'pca_lighting')
   vals, vecs = np.asarray(eigvals, np.float32), np.asarray(eigvecs, np.float32)
   if vals.ndim != 1 or vecs.shape != (vals.size, vals.size):
@@ -390,7 +390,7 @@ def pca_lighting(rng, images, eigvals=None, eigvecs=None, std: float = 0.1, basi
   images = _images(images, 'pca_lighting')
   if images.shape[-1] != vals.size:
     raise UserError(f'pca_lighting has a {vals.size}-channel basis and images with {images.shape[-1]} channels',
-                    'the same number', 'compute the basis with jaxdl.augment.pca_basis on these images')
+                    'the same number', 'compute the basis with jaxdl.data.augment.pca_basis on these images')
   return _coin(rng, p, images, lighting(images, sample_lighting(rng, images.shape[0], vals.size, std), vals, vecs))
 
 
@@ -530,7 +530,7 @@ def _validate(name: str, fn: Callable, kwargs: dict) -> None:
     raise
   except (TypeError, ValueError) as e:
     raise UserError(f'augmentation {name!r} with kwargs {kwargs} failed: {e}', 'valid kwargs',
-                    f'see jaxdl.augment.{fn.__name__}') from None
+                    f'see jaxdl.data.augment.{fn.__name__}') from None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -6,7 +6,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxdl import diagnostics
+from jaxdl.inspect import diagnostics
 from jaxdl.losses import build_loss
 from jaxdl.models import build_model
 

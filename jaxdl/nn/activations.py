@@ -94,7 +94,7 @@ def _unknown(name):
 def get_activation(name: str, **params) -> Callable[[jax.Array], jax.Array]:
   """The pure function `name` with its parameters bound (those that do not apply to it are ignored)."""
   if name in LEARNED:
-    raise UserError(f'activation {name!r} has learned parameters', 'use jaxdl.activations.Activation (a module)',
+    raise UserError(f'activation {name!r} has learned parameters', 'use jaxdl.nn.activations.Activation (a module)',
                     'build it with Activation(kind=...) inside a module')
   if name not in ACTIVATIONS:
     raise _unknown(name)

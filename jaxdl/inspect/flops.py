@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax.extend import core as jcore
 
-from jaxdl.summary import abstract_variables
+from jaxdl.inspect.summary import abstract_variables
 
 
 def _is_var(v) -> bool:

@@ -1,11 +1,11 @@
-"""jaxdl.second_order against closed forms, hand-written NumPy steps and scipy."""
+"""jaxdl.optim.second_order against closed forms, hand-written NumPy steps and scipy."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import scipy.optimize
 
-from jaxdl import second_order as so
+from jaxdl.optim import second_order as so
 
 RNG = np.random.default_rng(0)
 M = RNG.normal(size=(5, 5))

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdl import autodiff
+from jaxdl.inspect import autodiff
 
 
 def _graph_args(seed=0):

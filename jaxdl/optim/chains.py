@@ -13,7 +13,7 @@
   decay_mask        'all' (default, as optax / PyTorch) or 'weights' (kernels only: no biases or norm scales)
   max_norm          after the update, project every weight column (the fan-in vector of one unit) onto ‖w‖ ≤ c
                     (Srebro & Shraibman 2005; Hinton et al. 2012 with dropout; seed 001 "Max-Norm", c ≈ 3–4) (0: off)
-  schedule, schedule_kwargs, warmup_steps   the learning-rate schedule (jaxdl.schedules)
+  schedule, schedule_kwargs, warmup_steps   the learning-rate schedule (jaxdl.optim.schedules)
   freeze            names: parameters whose path contains one get no update
   lr_multipliers    {name: m} (or ((name, m), ...)): parameters whose path contains `name` move m× as far (their
                     updates are scaled by m, i.e. the learning rate for SGD/Adam); first matching name wins. With
@@ -43,10 +43,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxdl.config import check_kwargs
 from jaxdl.errors import UserError
-from jaxdl.registry import OPTIMIZERS
-from jaxdl.schedules import build_schedule
+from jaxdl.optim.schedules import build_schedule
+from jaxdl.registry import OPTIMIZERS, check_kwargs
 
 GENERIC_KEYS = ('name', 'learning_rate', 'schedule', 'schedule_kwargs', 'warmup_steps', 'clip_global_norm',
                 'clip_value', 'l2', 'weight_decay', 'decay_mask', 'max_norm', 'freeze', 'lr_multipliers')

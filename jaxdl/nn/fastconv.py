@@ -1,4 +1,4 @@
-"""A drop-in `lax.conv_general_dilated` that is faster on XLA:CPU (jaxdl.layers.Conv uses it).
+"""A drop-in `lax.conv_general_dilated` that is faster on XLA:CPU (jaxdl.nn.conv.Conv uses it).
 
 Why: XLA:CPU (jaxlib 0.10) hands every f32 2-D convolution with more than 16 input or output channels to YNNPACK.
 YNNPACK is fast when the output has the input's size ('SAME', stride 1: ~130 GFLOP/s here) but slow otherwise:
@@ -21,7 +21,7 @@ Measured (2 shared cores, medians, forward + both gradients): the small CNN's se
 26x26, batch 128) 147 -> 82 ms, its weight gradient alone 121 -> 51 ms; a 3x3 SAME 32->32 layer at 16x16 26 -> 22 ms.
 
 How: `conv_general_dilated` binds `conv_p`, a primitive with the SAME name, parameters, shape rule and derivative
-structure as lax's (so jaxprs, jaxdl.flops, jvp/vjp/vmap/hessians all behave as with lax); only its CPU
+structure as lax's (so jaxprs, jaxdl.inspect.flops, jvp/vjp/vmap/hessians all behave as with lax); only its CPU
 lowering differs. Its transposes (input and weight gradients) are `conv_p` again, so they are routed too. On
 GPU/TPU it lowers to the plain lax convolution; feature/batch groups, input dilation, integer/complex dtypes and
 non-static shapes go to lax directly. `JAXDL_FASTCONV=0` in the environment turns the routing off (comparisons).
@@ -99,7 +99,7 @@ def _lax(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation, dimen
                                   precision=precision, preferred_element_type=preferred_element_type)
 
 
-conv_p = jcore.Primitive('conv_general_dilated')  # lax's name: jaxpr readers (jaxdl.flops) count it as a conv
+conv_p = jcore.Primitive('conv_general_dilated')  # lax's name: jaxpr readers (jaxdl.inspect.flops) count it as a conv
 
 
 @functools.lru_cache(maxsize=None)

@@ -22,7 +22,7 @@ gradient with respect to it taken, with `flax.linen.intercept_methods` (the outp
 call.
 
 Guided backpropagation rewrites the traced computation (its jaxpr) rather than the model: every ReLU in it,
-written `jax.nn.relu` (= `flax.linen.relu`, jaxdl.activations' 'relu', wherever it is referenced from) or
+written `jax.nn.relu` (= `flax.linen.relu`, jaxdl.nn.activations' 'relu', wherever it is referenced from) or
 `jnp.maximum(x, 0)` (a zero literal or constant operand), is replaced by a ReLU with the guided backward pass;
 calls to jit-ted functions and rematerialised (nn.remat) modules are inlined so their ReLUs are found too.
 Limitation: other rectifiers (leaky ReLU, ELU, GELU, PReLU, `jnp.where(x > 0, x, 0)`) keep their ordinary
@@ -247,7 +247,7 @@ def _resolve_layer(model, variables, x, layer):
     convs = conv_layers(model, variables, x)
     if not convs:
       raise UserError('the model has no nn.Conv layer', 'a CNN, or a layer named explicitly',
-                      'pass layer= one of the paths from jaxdl.visualize.layer_outputs')
+                      'pass layer= one of the paths from jaxdl.inspect.visualize.layer_outputs')
     return convs[-1]
   outputs = layer_outputs(model, variables, x)
   if layer not in outputs:

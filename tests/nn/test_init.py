@@ -8,7 +8,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxdl import init
+from jaxdl.nn import init
 from jaxdl.errors import UserError
 from jaxdl.models import build_model, count_params
 

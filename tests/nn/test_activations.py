@@ -6,7 +6,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxdl import activations
+from jaxdl.nn import activations
 from jaxdl.errors import UserError
 from jaxdl.models import build_model
 

@@ -2,7 +2,7 @@
 
 The ONE way jaxdl counts parameters (`count_params` in jaxdl.models agrees with it; tests check both).
 `layer_outputs` / `format_layer_outputs` add a per-layer view: output shapes and, for chains of windowed layers
-(convolutions, pooling modules), the receptive field (jaxdl.conv.receptive_field).
+(convolutions, pooling modules), the receptive field (jaxdl.nn.conv.receptive_field).
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def _window_geometry(module, in_shape) -> dict[str, Any] | None:
   stride = kernel if stride == (None,) * n else stride     # pooling layers: stride defaults to the window
   dilation = per_axis(getattr(module, 'kernel_dilation', None))
   padding = getattr(module, 'padding', 'VALID')
-  from jaxdl import conv  # pylint: disable=g-import-not-at-top
+  from jaxdl.nn import conv  # pylint: disable=g-import-not-at-top
   if isinstance(padding, str) and padding.upper() == 'CIRCULAR':
     padding = 'SAME'
   if isinstance(padding, str) and padding.upper() == 'CAUSAL':
@@ -85,7 +85,7 @@ def layer_outputs(model, input_shape: tuple[int, ...], batch: int = 1, receptive
 
   Windowed layers (anything with `kernel_size` or `window_shape`: convolutions, locally connected, pooling
   modules) also get 'kernel', 'stride', 'dilation' and, with `receptive_field`, 'receptive_field' and 'jump'
-  per spatial axis: r_k = r_{k−1} + (k_eff − 1)·∏_{i<k} s_i (jaxdl.conv.receptive_field). That recursion
+  per spatial axis: r_k = r_{k−1} + (k_eff − 1)·∏_{i<k} s_i (jaxdl.nn.conv.receptive_field). That recursion
   assumes the windowed layers form one chain in call order (a plain CNN; not branches or skips), and stops at
   a transposed convolution. Pooling done with functions (nn.max_pool) is invisible here: only modules are seen.
   """
@@ -120,7 +120,7 @@ def layer_outputs(model, input_shape: tuple[int, ...], batch: int = 1, receptive
 
 
 def _add_receptive_fields(rows: list[dict[str, Any]]) -> None:
-  from jaxdl import conv  # pylint: disable=g-import-not-at-top
+  from jaxdl.nn import conv  # pylint: disable=g-import-not-at-top
   windowed = [r for r in rows if 'kernel' in r]
   if not windowed:
     return

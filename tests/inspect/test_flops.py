@@ -1,11 +1,11 @@
-"""jaxdl.flops: multiply-accumulates from the jaxpr against hand counts, XLA's cost analysis and He et al. Table 1."""
+"""jaxdl.inspect.flops: multiply-accumulates from the jaxpr against hand counts, XLA's cost analysis and He et al. Table 1."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import pytest
 
-from jaxdl.flops import count_macs, forward_flops, xla_flops
-from jaxdl.layers import Conv
+from jaxdl.inspect.flops import count_macs, forward_flops, xla_flops
+from jaxdl.nn.conv import Conv
 from jaxdl.models import resnet
 
 
@@ -29,7 +29,7 @@ def test_tiny_net_matches_hand_count_and_half_of_xla_flops():
   assert forward_flops(Tiny(), shape) == TINY_HAND
   assert forward_flops(Tiny(), shape, batch=3) == 3 * TINY_HAND
   # XLA counts a multiply-add as 2 flops; with no padding and no element-wise ops the counts agree exactly.
-  # (flax's own Conv here: jaxdl.layers.Conv may lower a conv with an extra row that XLA would count.)
+  # (flax's own Conv here: jaxdl.nn.conv.Conv may lower a conv with an extra row that XLA would count.)
   plain = Tiny(conv=nn.Conv)
   assert forward_flops(plain, shape) == TINY_HAND
   v = plain.init(jax.random.PRNGKey(0), jnp.zeros((1, *shape)))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from helpers import REPO
-from jaxdl import norms
+from jaxdl.nn import norms
 from jaxdl.errors import UserError
 from jaxdl.models import build_model
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
-from jaxdl import augment
+from jaxdl.data import augment
 from jaxdl.errors import UserError
 
 RNG = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""CNN primitives (jaxdl.conv) against independent references: NumPy loops, torch.nn.functional, jax.vjp,
+"""CNN primitives (jaxdl.nn.conv) against independent references: NumPy loops, torch.nn.functional, jax.vjp,
 finite differences of the geometry (gradient supports), and the notes' worked examples (C1–C5, C11)."""
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ except ImportError:
   torch = F = None
 needs_torch = pytest.mark.skipif(torch is None, reason='PyTorch not installed (pip install -e ".[bench]")')
 
-from jaxdl import conv, summary
+from jaxdl.inspect import summary
+from jaxdl.nn import conv, pooling
 
 RNG = np.random.default_rng(0)
 
@@ -187,7 +188,7 @@ def test_receptive_field_size_and_centre_equal_the_gradient_support(chain):
         _, k, s, d, p = layer
         x = conv.conv2d(x, jnp.ones((k, k, 1, 1)), s, p, d)
       else:
-        x = conv.avg_pool(x, layer[1], layer[2])
+        x = pooling.avg_pool(x, layer[1], layer[2])
     return x
   size = 80
   out = forward(jnp.zeros((1, size, size, 1))).shape[1]
@@ -301,9 +302,9 @@ def test_depthwise_pointwise_separable_against_torch_and_dense_and_their_counts(
 def test_c3_notes_pooling_examples():
   a = np.array([[2, 3, 2, 0], [5, -2, 2, 8], [-1, -6, 7, 3], [-4, -5, 4, 2]], np.float32)
   b = np.array([[3, 1, 3, 5], [6, 0, 7, 9], [3, 2, 1, 4], [0, 2, 4, 3]], np.float32)
-  np.testing.assert_array_equal(conv.max_pool(a, 2), [[5, 8], [-1, 7]])
-  np.testing.assert_array_equal(conv.avg_pool(a, 2), [[2, 3], [-4, 4]])
-  np.testing.assert_array_equal(conv.max_pool(b, 2, 2), [[6, 9], [3, 4]])
+  np.testing.assert_array_equal(pooling.max_pool(a, 2), [[5, 8], [-1, 7]])
+  np.testing.assert_array_equal(pooling.avg_pool(a, 2), [[2, 3], [-4, 4]])
+  np.testing.assert_array_equal(pooling.max_pool(b, 2, 2), [[6, 9], [3, 4]])
 
 
 @needs_torch
@@ -311,22 +312,22 @@ def test_c3_notes_pooling_examples():
 def test_pooling_matches_torch(window, stride, pad):
   x = _rand(2, 9, 10, 3)
   kw = dict(kernel_size=window, stride=stride, padding=pad)
-  np.testing.assert_allclose(conv.max_pool(x, window, stride, pad), _back(F.max_pool2d(_t(x), **kw)), rtol=1e-5)
+  np.testing.assert_allclose(pooling.max_pool(x, window, stride, pad), _back(F.max_pool2d(_t(x), **kw)), rtol=1e-5)
   for inc in (True, False):
-    np.testing.assert_allclose(conv.avg_pool(x, window, stride, pad, count_include_pad=inc),
+    np.testing.assert_allclose(pooling.avg_pool(x, window, stride, pad, count_include_pad=inc),
                                _back(F.avg_pool2d(_t(x), count_include_pad=inc, **kw)), rtol=1e-5, atol=1e-6)
   if pad == 0:
-    np.testing.assert_allclose(conv.l2_pool(x, window, stride),
+    np.testing.assert_allclose(pooling.l2_pool(x, window, stride),
                                _back(F.lp_pool2d(_t(x), 2, window, stride)), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(conv.L2Pool(conv._pair(window), conv._pair(stride)).apply({}, x),
-                               conv.l2_pool(x, window, stride), rtol=1e-6)
+    np.testing.assert_allclose(pooling.L2Pool(conv._pair(window), conv._pair(stride)).apply({}, x),
+                               pooling.l2_pool(x, window, stride), rtol=1e-6)
 
 
 def test_global_pooling():
   x = _rand(3, 5, 4, 6)
-  np.testing.assert_allclose(conv.global_avg_pool(x), x.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
-  np.testing.assert_array_equal(conv.global_max_pool(x), x.max(axis=(1, 2)))
-  np.testing.assert_allclose(conv.global_avg_pool(x), conv.avg_pool(x, (5, 4))[:, 0, 0], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(pooling.global_avg_pool(x), x.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(pooling.global_max_pool(x), x.max(axis=(1, 2)))
+  np.testing.assert_allclose(pooling.global_avg_pool(x), pooling.avg_pool(x, (5, 4))[:, 0, 0], rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------- upsampling
@@ -396,7 +397,7 @@ class _Net(nn.Module):
   def __call__(self, x, train: bool = False):
     x = nn.Conv(4, (3, 3), padding='VALID')(x)
     x = nn.Conv(4, (3, 3), padding='VALID')(x)
-    x = conv.L2Pool((2, 2))(x)
+    x = pooling.L2Pool((2, 2))(x)
     x = nn.Conv(4, (3, 3), padding='SAME')(x)
     x = nn.Conv(4, (3, 3), strides=2, padding='SAME', kernel_dilation=2)(x)
     x = conv.SpatialDropout(0.1)(x, deterministic=not train)

@@ -1,4 +1,4 @@
-"""jaxdl.schedules: every schedule's values against its formula (NumPy), warmup, reduce-on-plateau, errors."""
+"""jaxdl.optim.schedules: every schedule's values against its formula (NumPy), warmup, reduce-on-plateau, errors."""
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -8,7 +8,7 @@ import pytest
 
 from jaxdl.errors import UserError
 from jaxdl.optim import build_optimizer
-from jaxdl.schedules import SCHEDULES, schedule_values
+from jaxdl.optim.schedules import SCHEDULES, schedule_values
 
 LR, N = 0.1, 200
 t = np.arange(N)

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdl import activations, visualize
+from jaxdl.inspect import visualize
+from jaxdl.nn import activations
 from jaxdl.errors import UserError
 
 RNG = np.random.default_rng(0)
@@ -90,7 +91,7 @@ def _guided_numpy(x, layers, head, c):
   return g.reshape(x.shape)
 
 
-@pytest.mark.parametrize('spelling', ['nn.relu', 'maximum', 'maximum_zeros', 'jaxdl.activations'])
+@pytest.mark.parametrize('spelling', ['nn.relu', 'maximum', 'maximum_zeros', 'jaxdl.nn.activations'])
 def test_guided_backprop_one_hidden_layer_by_hand(spelling):
   x = RNG.normal(size=(5, 4)).astype(np.float32)
   model = MLP(hidden=(6,), spelling=spelling)

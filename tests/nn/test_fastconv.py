@@ -1,4 +1,4 @@
-"""jaxdl.fastconv / jaxdl.layers: equal to lax (values, gradients, jvp, vmap) over the convolution zoo's cases."""
+"""jaxdl.nn.fastconv, conv.Conv and pooling.max_pool: equal to lax (values, gradients, jvp, vmap) over the zoo's cases."""
 from __future__ import annotations
 
 import flax.linen as nn
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from jaxdl import fastconv, layers
+from jaxdl.nn import fastconv, conv, pooling
 
 NHWC = ('NHWC', 'HWIO', 'NHWC')
 
@@ -87,7 +87,7 @@ def test_other_dimension_numbers():
 
 
 def test_jaxpr_is_a_conv_general_dilated():
-  """Same primitive name and parameters as lax: jaxdl.flops and other jaxpr readers see a convolution."""
+  """Same primitive name and parameters as lax: jaxdl.inspect.flops and other jaxpr readers see a convolution."""
   x, w = _args('valid_32_64_routed')
   eqn = jax.make_jaxpr(_convs('valid_32_64_routed')[1])(x, w).jaxpr.eqns[0]
   assert eqn.primitive.name == 'conv_general_dilated'
@@ -153,7 +153,7 @@ def test_few_channel_paths_replace_the_convolution(name):
 def test_layers_conv_is_nn_conv():
   x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 10, 10, 20)), jnp.float32)
   for kw in (dict(features=32, kernel_size=(3, 3), padding='VALID'), dict(features=24, kernel_size=3, strides=2)):
-    ours, theirs = layers.Conv(**kw), nn.Conv(**kw)
+    ours, theirs = conv.Conv(**kw), nn.Conv(**kw)
     v = theirs.init(jax.random.PRNGKey(0), x)
     assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(0), x)) == jax.tree.map(jnp.shape, v)
     _close(ours.apply(v, x), theirs.apply(v, x))
@@ -164,7 +164,7 @@ def test_layers_conv_is_nn_conv():
   class Net(nn.Module):
     @nn.compact
     def __call__(self, x):
-      return layers.Conv(8, (3, 3))(nn.Conv(8, (3, 3))(x))
+      return conv.Conv(8, (3, 3))(nn.Conv(8, (3, 3))(x))
   assert set(Net().init(jax.random.PRNGKey(0), x)['params']) == {'Conv_0', 'Conv_1'}  # nn.Conv's auto-names
 
 
@@ -172,7 +172,7 @@ def test_layers_conv_is_nn_conv():
 def test_max_pool_equals_flax_with_ties(shape, window):
   x = jnp.maximum(jnp.asarray(np.random.default_rng(0).standard_normal(shape), jnp.float32), 0)  # many ties at 0
   x = x.at[0, :2, :2, 0].set(1.0)  # a window whose maximum is tied
-  ours = lambda x: layers.max_pool(x, window, strides=window)
+  ours = lambda x: pooling.max_pool(x, window, strides=window)
   ref = lambda x: nn.max_pool(x, window, strides=window)
   y = ref(x)
   np.testing.assert_array_equal(ours(x), y)
@@ -180,4 +180,4 @@ def test_max_pool_equals_flax_with_ties(shape, window):
   np.testing.assert_array_equal(jax.vjp(ours, x)[1](g)[0], jax.vjp(ref, x)[1](g)[0])
   np.testing.assert_array_equal(jax.jvp(ours, (x,), (x + 1,))[1], jax.jvp(ref, (x,), (x + 1,))[1])
   # overlapping windows and padding are flax's own
-  np.testing.assert_array_equal(layers.max_pool(x, (3, 3), (2, 2), 'SAME'), nn.max_pool(x, (3, 3), (2, 2), 'SAME'))
+  np.testing.assert_array_equal(pooling.max_pool(x, (3, 3), (2, 2), 'SAME'), nn.max_pool(x, (3, 3), (2, 2), 'SAME'))
