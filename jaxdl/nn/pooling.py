@@ -28,7 +28,7 @@ def _window(x, init, op, window, strides, padding):
   window = _pair(window)
   strides = window if strides is None else _pair(strides)
   pads = padding_pairs(padding, x.shape[1:3], window, strides)
-  return lax.reduce_window(x, jnp.asarray(init, x.dtype), op, (1, *window, 1), (1, *strides, 1),
+  return lax.reduce_window(x, init, op, (1, *window, 1), (1, *strides, 1),
                            [(0, 0), *pads, (0, 0)])
 
 
