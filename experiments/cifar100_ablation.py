@@ -109,7 +109,7 @@ def cifar100_config(level: str):
 
 
 def reproduce(ctx):
-  from jaxdl.train.loop import evaluate_checkpoint  # pylint: disable=g-import-not-at-top
+  from jaxdl.train.evaluation import evaluate_checkpoint  # pylint: disable=g-import-not-at-top
   acc, notes = {}, []
   for level in LEVELS:
     c = cifar100_config(level)

@@ -129,7 +129,7 @@ def reproduce(ctx):
     return [ClaimResult('C15', f'params {"all exact" if counts_ok else "MISMATCH"}: {counts}; accuracy: -',
                         'needs-data', f'{count_check}. Accuracies need the cifar10 dataset: '
                         f'{stock.prepare_command("cifar10")}')]
-  from jaxdl.train.loop import evaluate_checkpoint  # pylint: disable=g-import-not-at-top
+  from jaxdl.train.evaluation import evaluate_checkpoint  # pylint: disable=g-import-not-at-top
   acc = {}
   for model in ANCHOR:
     c = cifar10_config(model)

@@ -25,7 +25,7 @@ from jaxdl.inspect import diagnostics
 from jaxdl.config import base_config
 from jaxdl.reproduce import Claim, ClaimResult, verdict
 from jaxdl.train import sharding
-from jaxdl.train.loop import TrainSetup
+from jaxdl.train.setup import TrainSetup
 
 EVERY = 100
 LAYER = 'pre2'          # the input of the last hidden layer's sigmoids

@@ -59,7 +59,7 @@ def reproduce(ctx):
     c.model.input_dropout_rate, c.model.dropout_rate = p_in, p_h
     slug = name.replace(' ', '_').replace('/', '_').replace('.', '')
     s = ctx.train(c, slug)
-    from jaxdl.train.loop import evaluate_checkpoint  # pylint: disable=g-import-not-at-top
+    from jaxdl.train.evaluation import evaluate_checkpoint  # pylint: disable=g-import-not-at-top
     train_acc = evaluate_checkpoint(c, ctx.workdir(slug), 'latest', split='train')['eval']['accuracy']
     gaps[name] = (train_acc, s['eval']['accuracy'])
     series[name] = plots.metric_history(ctx.workdir(slug), 'eval', 'loss')

@@ -106,7 +106,7 @@ def rung_config(rung: str, dataset: str = 'fashion_mnist', seed: int = 0, train_
 
 def _train_and_test(ctx, config, name):
   """(summary, test metrics of the best-validation checkpoint, workdir, that step)."""
-  from jaxdl.train.loop import evaluate_checkpoint  # pylint: disable=g-import-not-at-top
+  from jaxdl.train.evaluation import evaluate_checkpoint  # pylint: disable=g-import-not-at-top
   summary = ctx.train(config, name)
   step = summary.get('restored_best_step') or summary['best'].get('step') or summary['step']
   test = evaluate_checkpoint(config, ctx.workdir(name), str(step), split='test')

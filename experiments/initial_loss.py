@@ -20,7 +20,7 @@ import numpy as np
 
 from jaxdl.config import base_config
 from jaxdl.reproduce import Claim, ClaimResult, verdict
-from jaxdl.train.loop import TrainSetup
+from jaxdl.train.setup import TrainSetup
 
 CLAIMS = {
     'T15': Claim('T15', 'Initial softmax loss ≈ log C', '004 W9',

@@ -78,7 +78,7 @@ def _opt(name, kw):
 def _theta0_run(ctx, c):
   """A run whose checkpoint holds θ₀ (the `linear` model has no init option for it)."""
   from jaxdl.train.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
-  from jaxdl.train.loop import TrainSetup  # pylint: disable=g-import-not-at-top
+  from jaxdl.train.setup import TrainSetup  # pylint: disable=g-import-not-at-top
   wd = ctx.workdir('theta0')
   shutil.rmtree(wd, ignore_errors=True)
   state = TrainSetup(c).init_state()

@@ -79,7 +79,7 @@ def _first_step_ratio(source_dir):
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from jaxdl.data import split_arrays  # pylint: disable=g-import-not-at-top
-  from jaxdl.train.loop import TrainSetup  # pylint: disable=g-import-not-at-top
+  from jaxdl.train.setup import TrainSetup  # pylint: disable=g-import-not-at-top
   setup = TrainSetup(target_config('finetune', source_dir))
   state = setup.init_state()
   before = jax.tree.map(np.asarray, state.params)
@@ -96,7 +96,7 @@ def reproduce(ctx):
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from jaxdl.train.loop import load_run  # pylint: disable=g-import-not-at-top
+  from jaxdl.train.pretrained import load_run  # pylint: disable=g-import-not-at-top
   src = ctx.train(get_config(), 'source')
   ctx.log(f"source (digits 0–4): test accuracy {src['eval']['accuracy']:.3f}")
   source_dir = str(ctx.workdir('source'))

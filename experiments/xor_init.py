@@ -23,7 +23,7 @@ from jaxdl import data as data_lib
 from jaxdl import plots
 from jaxdl.config import base_config
 from jaxdl.reproduce import Claim, ClaimResult, verdict
-from jaxdl.train.loop import TrainSetup
+from jaxdl.train.setup import TrainSetup
 from jaxdl.train.state import create_train_state
 from jaxdl.train.step import make_train_step
 

@@ -152,14 +152,15 @@ def _stand_in_dataset(name, input_shape, num_outputs):
   """While TrainSetup is built, config.data resolves to a shapes-only dataset (the bench feeds random data)."""
   from jaxdl import data as data_lib  # pylint: disable=g-import-not-at-top
   info = data_lib.DatasetInfo(name, 'classification', tuple(input_shape), num_outputs, {})
-  with mock.patch.object(data_lib, 'get_dataset', lambda _cfg: data_lib.Dataset(info, {})):
+  one = data_lib.ArraySource(np.zeros((1, *input_shape), np.float32), np.zeros((1,), np.int32))  # shapes only
+  with mock.patch.object(data_lib, 'get_dataset', lambda _cfg: data_lib.Dataset(info, lambda _split: one)):
     yield
 
 
 def build_setup(workload: Workload):
   """(config, TrainSetup, where the data shapes came from) for a workload."""
   from jaxdl import data as data_lib  # pylint: disable=g-import-not-at-top
-  from jaxdl.train.loop import TrainSetup  # pylint: disable=g-import-not-at-top
+  from jaxdl.train.setup import TrainSetup  # pylint: disable=g-import-not-at-top
   config = workload.make_config()
   if workload.always_stand_in:
     source = f'stand-in {workload.data_shape} (the workload fixes its shapes)'

@@ -6,6 +6,7 @@ Config overrides follow absl's config-flags convention: `--config=experiments/x.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
@@ -36,23 +37,33 @@ def load_config(argv: list[str]):
   paths = [a.split('=', 1)[1] for a in argv if a.startswith('--config=')]
   if not paths:
     raise UserError('no --config given', '--config=experiments/<name>.py', 'see `jaxdl list` for the experiments')
-  base = config_lib.load_module(paths[-1]).get_config()  # clear error for a missing or broken file
-  for a in argv:
-    if a.startswith('--config.'):
-      path = a[len('--config.'):].split('=', 1)[0].split('.')
-      node = base
-      for i, key in enumerate(path):
-        keys = list(node.keys()) if hasattr(node, 'keys') else []
-        if key not in keys:
+  base = config_lib.get_config(paths[-1])  # clear errors for a missing or broken file
+  overrides = [a[len('--config.'):].split('=', 1) for a in argv if a.startswith('--config.')]
+  names = {k[:-len('.name')] if k.endswith('.name') else k: v for k, v in (o for o in overrides if len(o) == 2)
+           if k.endswith('.name') or k == 'optimizer.schedule'}
+  for o in overrides:
+    path = o[0].split('.')
+    node = base
+    for i, key in enumerate(path):
+      keys = list(node.keys()) if hasattr(node, 'keys') else []
+      if key not in keys:
+        documented = config_lib.documented_keys(base, path[:i], names) if hasattr(node, 'unlocked') else {}
+        if key not in documented:
           where = 'config' + ''.join('.' + k for k in path[:i])
+          known = sorted(set(keys) | set(documented))
+          close = difflib.get_close_matches(key, known, n=1)
           raise UserError(f'unknown config key --config.{".".join(path)}',
-                          f'one of the keys of {where}: ' + ', '.join(sorted(keys)), 'fix the spelling')
-        node = node[key]
+                          f'one of the keys of {where}: ' + (', '.join(known) or '(none)'),
+                          f"did you mean '{close[0]}'?" if close else 'fix the spelling')
+        with node.unlocked():   # a documented key this file left out: add it with its default, then override
+          node[key] = documented[key]
+      node = node[key]
   fv = flags.FlagValues()
-  config_flags.DEFINE_config_file('config', default=None, flag_values=fv, lock_config=True,
-                                 sys_argv=['jaxdl'] + argv)
+  # The file's config (with the documented keys the overrides need) takes the overrides, type-checked.
+  args = ['jaxdl'] + [a for a in argv if not a.startswith('--config=')]
+  config_flags.DEFINE_config_dict('config', base, flag_values=fv, lock_config=True, sys_argv=args)
   try:
-    fv(['jaxdl'] + argv)
+    fv(args)
     config = fv.config
   except flags.Error as e:
     msg = str(e).splitlines()[0]
@@ -106,6 +117,8 @@ def cmd_list(argv):
 
 
 def cmd_train(argv):
+  from jaxdl.train import preemption  # pylint: disable=g-import-not-at-top
+  preemption.arm()  # from the first instant: a SIGTERM during start-up is a clean stop, not a silent death
   cfg_args, rest = _split_config_args(argv)
   p = _ArgParser(prog='jaxdl train')
   p.add_argument('--workdir', required=True)
@@ -115,9 +128,14 @@ def cmd_train(argv):
   from jaxdl.train.loop import train_and_evaluate  # pylint: disable=g-import-not-at-top
   summary = train_and_evaluate(config, args.workdir, quiet=args.quiet)
   if summary['status'] == 'preempted':
-    print(f'stopped by SIGTERM at step {summary["step"]}; checkpoint saved; run the same command to resume',
-          file=sys.stderr)
-  elif not args.quiet:
+    if summary['step'] == 0 or summary['step'] is None:
+      print('jaxdl: stopped by SIGTERM before the first step: nothing to save; run the same command to start',
+            file=sys.stderr)
+    else:
+      print(f'jaxdl: stopped by SIGTERM at step {summary["step"]}; checkpoint saved; run the same command to resume',
+            file=sys.stderr)
+    return preemption.EXIT_PREEMPTED
+  if not args.quiet:
     print(json.dumps({k: summary[k] for k in ('step', 'status', 'train', 'eval', 'params_fingerprint',
                                                'wall_time_s')}, indent=2))
   return 0
@@ -138,7 +156,7 @@ def cmd_eval(argv):
     members += [(w, 'latest') for w in args.ensemble.split(',') if w]
     print(json.dumps(evaluate_ensemble(config, members, args.split), indent=2))
     return 0
-  from jaxdl.train.loop import evaluate_checkpoint  # pylint: disable=g-import-not-at-top
+  from jaxdl.train.evaluation import evaluate_checkpoint  # pylint: disable=g-import-not-at-top
   print(json.dumps(evaluate_checkpoint(config, args.workdir, args.checkpoint, args.split), indent=2))
   return 0
 
@@ -184,9 +202,11 @@ def cmd_summary(argv):
   if args.input_shape:
     try:
       shape = tuple(int(s) for s in args.input_shape.split(','))
-    except ValueError as e:
-      raise UserError(f'--input-shape={args.input_shape!r} is not a shape', 'integers separated by commas, e.g. 32,32,3',
-                      'fix --input-shape') from e
+    except ValueError:
+      shape = ()
+    if not shape or any(d < 1 for d in shape):
+      raise UserError(f'--input-shape={args.input_shape!r} is not a shape', 'positive integers separated by commas, '
+                      'e.g. 32,32,3', 'fix --input-shape')
   table = summary_lib.parameter_table(model, tuple(shape))
   table['model'] = title
   table['input_shape'] = list(shape)
@@ -237,9 +257,13 @@ COMMANDS = {'list': cmd_list, 'train': cmd_train, 'eval': cmd_eval, 'summary': c
 
 def main(argv: list[str] | None = None) -> int:
   argv = sys.argv[1:] if argv is None else argv
-  if not argv or argv[0] in ('-h', '--help', 'help'):
+  if not argv:
+    print('jaxdl: error: no command given; expected one of: ' + ', '.join(COMMANDS) + '; see `jaxdl --help`',
+          file=sys.stderr)
+    return 2
+  if argv[0] in ('-h', '--help', 'help'):
     print(USAGE)
-    return 0 if argv else 2
+    return 0
   cmd = COMMANDS.get(argv[0])
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   absl_logging.set_verbosity(absl_logging.ERROR)   # library chatter (orbax, tfds) off; our own lines stay
@@ -248,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
       raise UserError(f'unknown command {argv[0]!r}', 'one of: ' + ', '.join(COMMANDS), 'see `jaxdl --help`')
     return cmd(argv[1:])
   except UserError as e:
+    if os.environ.get('JAXDL_DEBUG'):
+      raise
     print(f'jaxdl: error: {e}', file=sys.stderr)
     return 2
   except KeyboardInterrupt:

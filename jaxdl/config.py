@@ -148,6 +148,60 @@ def load_module(path: str | os.PathLike):
   return module
 
 
+def get_config(path: str | os.PathLike) -> ml_collections.ConfigDict:
+  """`get_config()` of an experiment file; a config file that raises is a user error, not a traceback."""
+  module = load_module(path)
+  try:
+    config = module.get_config()
+  except Exception as e:  # noqa: BLE001
+    raise UserError(f'get_config() of {str(path)!r} raised {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}',
+                    'a get_config() that returns an ml_collections.ConfigDict', 'fix the config file') from e
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise UserError(f'get_config() of {str(path)!r} returned a {type(config).__name__}', 'an ml_collections.ConfigDict',
+                    'build it with jaxdl.config.base_config()')
+  return config
+
+
+# Generic optimizer keys every optimiser accepts (jaxdl.optim.chains), with the values that leave them off.
+OPTIMIZER_GENERIC_DEFAULTS: dict[str, Any] = {
+    'schedule': 'constant', 'warmup_steps': 0, 'clip_global_norm': 0.0, 'clip_value': 0.0, 'l2': 0.0,
+    'weight_decay': 0.0, 'decay_mask': 'all', 'max_norm': 0.0, 'freeze': (), 'lr_multipliers': ()}
+
+
+def documented_keys(config: ml_collections.ConfigDict, path: list[str], names: dict[str, str]) -> dict[str, Any]:
+  """The documented keys (with defaults) of the config node at `path` (e.g. ['optimizer']), which an override may
+  set even where the experiment's file left them out.
+
+  Documented keys: every train field; in model, data, loss and optimizer the keyword arguments of the registered
+  builder named by `names[section]` (an override of its name) or by the config, plus the generic optimizer and loss
+  keys, and a schedule's options under optimizer.schedule_kwargs. So `--config.optimizer.schedule=cosine` or
+  `--config.model.activation=tanh` override any experiment, whether or not its file spells the key out.
+  """
+  from jaxdl import data, losses, models  # pylint: disable=g-import-not-at-top
+  from jaxdl.optim import chains, schedules  # pylint: disable=g-import-not-at-top
+  if not path or path[0] not in SECTIONS:
+    return {}
+  sec = path[0]
+  name = names.get(sec) or config[sec].get('name', '')
+  try:
+    if path == ['train']:
+      return {k: v[1] for k, v in TRAIN_FIELDS.items()}
+    if path == ['model']:
+      return models.field_defaults(name)
+    if path == ['data']:
+      return data.dataset_kwargs(name)
+    if path == ['loss']:
+      return {**{k: 0.0 for k in losses.PENALTY_KEYS}, **losses.loss_kwargs(name)}
+    if path == ['optimizer']:
+      return {**OPTIMIZER_GENERIC_DEFAULTS, 'schedule_kwargs': {}, **chains.optimizer_kwargs(name)}
+    if path == ['optimizer', 'schedule_kwargs']:
+      return schedules.schedule_options(names.get('optimizer.schedule') or config.optimizer.get('schedule')
+                                        or 'constant')
+  except UserError:
+    return {}
+  return {}
+
+
 def list_experiments() -> list[tuple[str, Any]]:
   """(name, module) for every experiments/*.py."""
   out = []

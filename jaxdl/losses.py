@@ -93,6 +93,12 @@ def build_penalty(loss_config):
   return penalty
 
 
+def loss_kwargs(name: str) -> dict:
+  """The config keys a registered loss accepts (its keyword-only arguments), with their defaults."""
+  import inspect  # pylint: disable=g-import-not-at-top
+  return {k: p.default for k, p in inspect.signature(LOSSES.get(name)).parameters.items() if p.kind == p.KEYWORD_ONLY}
+
+
 def _kwonly(fn):
   import inspect  # pylint: disable=g-import-not-at-top
   return [k for k, p in inspect.signature(fn).parameters.items() if p.kind == p.KEYWORD_ONLY]

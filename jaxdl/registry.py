@@ -28,8 +28,9 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
   """A name -> object map with metadata, filled by `@REGISTRY.register(name, **meta)`."""
 
-  def __init__(self, kind: str, populate: tuple[str, ...] = ()):
+  def __init__(self, kind: str, populate: tuple[str, ...] = (), plural: str = ''):
     self.kind = kind
+    self.plural = plural or kind + 's'
     self._populate = populate
     self._populated = False
     self._entries: dict[str, Entry[T]] = {}
@@ -52,7 +53,7 @@ class Registry(Generic[T]):
     self._ensure()
     if name not in self._entries:
       close = difflib.get_close_matches(str(name), self._entries, n=1)
-      hint = f"did you mean '{close[0]}'?" if close else f'see `jaxdl list --{self.kind}s`'
+      hint = f"did you mean '{close[0]}'?" if close else f'see `jaxdl list --{self.plural}`'
       raise UserError(f'unknown {self.kind} {name!r}', 'one of: ' + ', '.join(sorted(self._entries)), hint)
     return self._entries[name]
 
@@ -98,4 +99,4 @@ def check_kwargs(section: str, given: dict[str, Any], fn_or_fields, what: str) -
 MODELS: Registry = Registry('model', ('jaxdl.models',))
 DATASETS: Registry = Registry('dataset', ('jaxdl.data',))
 OPTIMIZERS: Registry = Registry('optimizer', ('jaxdl.optim',))
-LOSSES: Registry = Registry('loss', ('jaxdl.losses',))
+LOSSES: Registry = Registry('loss', ('jaxdl.losses',), plural='losses')

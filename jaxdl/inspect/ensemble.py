@@ -49,7 +49,7 @@ def member_probabilities(setup, state, split: str) -> tuple[np.ndarray, np.ndarr
 
 def evaluate_ensemble(config, members: Sequence[tuple[str, str]], split: str | None = None) -> dict[str, Any]:
   """Accuracy and NLL of the mean predicted distribution over `members` = [(workdir, checkpoint), ...]."""
-  from jaxdl.train.loop import TrainSetup  # pylint: disable=g-import-not-at-top
+  from jaxdl.train.setup import TrainSetup  # pylint: disable=g-import-not-at-top
   if not members:
     raise UserError('an ensemble needs members', 'one or more (workdir, checkpoint)', 'list them')
   setup = TrainSetup(config)

@@ -196,6 +196,13 @@ def _accepted(fn) -> set[str]:
   return {k for k, p in inspect.signature(fn).parameters.items() if p.kind == p.KEYWORD_ONLY and k != 'mask'}
 
 
+def optimizer_kwargs(name: str) -> dict[str, Any]:
+  """The optimiser's own config keys (besides the generic ones), with their defaults."""
+  fn = OPTIMIZERS.get(name)
+  return {k: p.default for k, p in inspect.signature(fn).parameters.items()
+          if p.kind == p.KEYWORD_ONLY and k != 'mask' and p.default is not inspect.Parameter.empty}
+
+
 def _split(opt_config):
   cfg = dict(opt_config)
   fn = OPTIMIZERS.get(cfg['name'])

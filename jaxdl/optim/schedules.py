@@ -172,6 +172,14 @@ def _options(fn) -> dict[str, Any]:
   return {k: p.default for k, p in inspect.signature(fn).parameters.items() if p.kind == p.KEYWORD_ONLY}
 
 
+def schedule_options(kind: str) -> dict[str, Any]:
+  """The options (config.optimizer.schedule_kwargs keys) of schedule `kind`, with their defaults."""
+  if kind not in SCHEDULES:
+    raise UserError(f'unknown config.optimizer.schedule {kind!r}', 'one of: ' + ', '.join(SCHEDULES),
+                    'fix --config.optimizer.schedule')
+  return _options(SCHEDULES[kind])
+
+
 def _check_options(kind: str, given: dict[str, Any]) -> None:
   accepted = _options(SCHEDULES[kind])
   for key, value in given.items():

@@ -36,11 +36,29 @@ class MetricWriter:
       self._bar = tqdm.tqdm(total=num_steps, initial=start_step, dynamic_ncols=True, unit='step')
 
   def _truncate_after(self, step: int) -> None:
-    """On resume, drop records past the checkpoint: the resumed run writes them again."""
+    """On resume, drop records past the checkpoint: the resumed run writes them again. Lines that are not JSON
+    records (a line torn by a crash, or edited by hand) move to metrics.jsonl.unreadable, with a warning."""
     if not self.path.exists():
       return
-    lines = self.path.read_text(encoding='utf-8').splitlines()
-    keep = [l for l in lines if l.strip() and json.loads(l).get('step', 0) <= step]
+    lines = self.path.read_text(encoding='utf-8', errors='replace').splitlines()
+    keep, bad = [], []
+    for line in lines:
+      if not line.strip():
+        continue
+      try:
+        record = json.loads(line)
+        record_step = int(record.get('step', 0))
+      except (ValueError, TypeError, AttributeError):
+        bad.append(line)
+        continue
+      if record_step <= step:
+        keep.append(line)
+    if bad:
+      aside = self.path.with_name(self.path.name + '.unreadable')
+      with open(aside, 'a', encoding='utf-8') as f:
+        f.write(''.join(l + '\n' for l in bad))
+      print(f'jaxdl: warning: {self.path} had {len(bad)} unreadable line(s); moved to {aside}', file=sys.stderr,
+            flush=True)
     if len(keep) != len(lines):
       tmp = self.path.with_suffix('.tmp')
       tmp.write_text(''.join(l + '\n' for l in keep), encoding='utf-8')

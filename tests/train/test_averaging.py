@@ -9,7 +9,8 @@ from helpers import small_digits_config
 from jaxdl.inspect.ensemble import evaluate_ensemble
 from jaxdl.errors import UserError
 from jaxdl.losses import build_loss
-from jaxdl.train.loop import evaluate_checkpoint, train_and_evaluate
+from jaxdl.train.evaluation import evaluate_checkpoint
+from jaxdl.train.loop import train_and_evaluate
 
 
 @pytest.fixture(scope='module')

@@ -13,7 +13,8 @@ import pytest
 
 from helpers import REPO, overrides, run_jaxdl, small_digits_config, summary
 from jaxdl.errors import UserError
-from jaxdl.train.loop import TrainingDiverged, evaluate_checkpoint, train_and_evaluate
+from jaxdl.train.evaluation import evaluate_checkpoint
+from jaxdl.train.loop import TrainingDiverged, train_and_evaluate
 
 
 @pytest.fixture(scope='module')
@@ -144,9 +145,10 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(long_reference, tmp_path):
   _wait_for_checkpoint(tmp_path, proc)
   proc.send_signal(signal.SIGTERM)
   _, err = proc.communicate(timeout=120)
-  assert proc.returncode == 0, err
-  if 'SIGTERM' in err:  # stopped early (not already finished)
-    assert not (tmp_path / 'summary.json').exists()
+  # stopped, resumable (75, see jaxdl.train.preemption); 0 only if it had already finished
+  assert proc.returncode in (0, 75), err
+  if proc.returncode == 75:
+    assert 'SIGTERM' in err and not (tmp_path / 'summary.json').exists()
   r = run_jaxdl(args)
   assert r.returncode == 0, r.stderr
   assert summary(tmp_path)['params_fingerprint'] == long_reference['params_fingerprint']
@@ -196,12 +198,12 @@ def test_polyak_average_is_the_mean_of_the_iterates():
 def test_a_run_from_before_a_new_train_field_still_resumes(tmp_path):
   """config.json written before train.compute_dtype existed: its default is assumed, so the run resumes."""
   from jaxdl import config as config_lib  # pylint: disable=g-import-not-at-top
-  from jaxdl.train import loop  # pylint: disable=g-import-not-at-top
+  from jaxdl.train import workdir  # pylint: disable=g-import-not-at-top
   config = config_lib.base_config()
   old = json.loads(config_lib.to_json(config))
   del old['train']['compute_dtype']
   (tmp_path / 'config.json').write_text(json.dumps(old))
-  loop._check_workdir_config(tmp_path, config)  # pylint: disable=protected-access
+  workdir.check_config(tmp_path, config)
   config.train.compute_dtype = 'bfloat16'  # but a real change is still refused
   with pytest.raises(UserError, match='compute_dtype'):
-    loop._check_workdir_config(tmp_path, config)  # pylint: disable=protected-access
+    workdir.check_config(tmp_path, config)

@@ -8,7 +8,9 @@ from helpers import small_digits_config
 from jaxdl.errors import UserError
 from jaxdl.optim import build_optimizer
 from jaxdl.optim.chains import param_labels
-from jaxdl.train.loop import TrainSetup, load_run, train_and_evaluate
+from jaxdl.train.loop import train_and_evaluate
+from jaxdl.train.pretrained import load_run
+from jaxdl.train.setup import TrainSetup
 
 
 def test_lr_multipliers_and_freeze_scale_sgd_updates_exactly():
