@@ -11,6 +11,7 @@ the position in the data is one integer, the step: `get_state() == {'step': s, .
 checkpoint. Grain's `MapDataset.range(∞).map(step -> batch)` makes the batches; its `to_iter_dataset`
 prefetches them in background threads (TFDS sources; an in-memory batch is one gather, read in the caller's thread).
 Evaluation: one ordered pass, every example once across processes, the last batch padded (mask 0).
+Variable-length examples (jaxdl.data.buckets) follow the same contract with length-bucketed batches.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any, Iterator
 import grain
 import numpy as np
 
+from jaxdl.data import buckets
 from jaxdl.errors import UserError
 
 _ENDLESS = 2 ** 40   # steps: a MapDataset is lazy, so an "infinite" range costs nothing
@@ -122,10 +124,15 @@ class TrainIterator:
   """
 
   def __init__(self, source, n: int, *, global_batch_size: int, seed: int, process_index: int, process_count: int,
-               prefetch: int | None, shuffle: bool, start_step: int):
-    self._fn = _TrainBatches(source, n, global_batch_size, seed, process_index, process_count, shuffle)
+               prefetch: int | None, shuffle: bool, start_step: int, sorta_grad: bool = False):
     self._fingerprint = {'seed': int(seed), 'global_batch_size': int(global_batch_size), 'num_examples': int(n),
                          'shuffle': bool(shuffle)}
+    if hasattr(source, 'pad_lengths'):   # variable-length examples: length-bucketed batches (jaxdl.data.buckets)
+      self._fn = buckets.BucketedTrainBatches(source, global_batch_size, seed, process_index, process_count, shuffle,
+                                              sorta_grad)
+      self._fingerprint['sorta_grad'] = bool(sorta_grad)
+    else:
+      self._fn = _TrainBatches(source, n, global_batch_size, seed, process_index, process_count, shuffle)
     ds = grain.MapDataset.range(_ENDLESS).map(self._fn)
     self._it = ds.to_iter_dataset(_read_options(source, prefetch)).__iter__()
     self._step = 0
@@ -175,11 +182,13 @@ class TrainIterator:
 
 def train_iterator(dataset, split: str, *, global_batch_size: int, seed: int, process_index: int = 0,
                    process_count: int = 1, prefetch: int | None = None, shuffle: bool = True,
-                   start_step: int = 0) -> TrainIterator:
+                   start_step: int = 0, sorta_grad: bool = False) -> TrainIterator:
   """Endless, seeded iterator of this process's local batches {'inputs', 'targets'} [B/P, ...] of `split`.
 
   Every global batch is the same whatever `process_count` is; `start_step=k` (or `set_state`) starts at batch k
   at no cost (the data are random access). `prefetch`: batches read ahead in background threads (None: auto).
+  A variable-length source (jaxdl.data.buckets.RaggedSource) gives length-bucketed, padded batches instead
+  (`sorta_grad`: its first epoch ordered by length).
   """
   source, n = _check_split(dataset, split, global_batch_size, process_count, 'train',
                            'change --config.train.batch_size')
@@ -190,7 +199,7 @@ def train_iterator(dataset, split: str, *, global_batch_size: int, seed: int, pr
                     f'at most {n}', 'lower --config.train.batch_size')
   return TrainIterator(source, n, global_batch_size=int(global_batch_size), seed=int(seed),
                        process_index=int(process_index), process_count=int(process_count), prefetch=prefetch,
-                       shuffle=shuffle, start_step=start_step)
+                       shuffle=shuffle, start_step=start_step, sorta_grad=bool(sorta_grad))
 
 
 class _EvalBatches:
@@ -215,6 +224,9 @@ def eval_batches(dataset, split: str, *, global_batch_size: int, process_index: 
                            'change --config.train.eval_batch_size')
   if not 0 <= process_index < process_count:
     raise ValueError(f'process_index {process_index} is not in [0, {process_count})')
-  fn = _EvalBatches(source, n, int(global_batch_size), int(process_index), int(process_count))
+  if hasattr(source, 'pad_lengths'):   # variable-length examples: sorted by length, padded per bucket
+    fn = buckets.BucketedEvalBatches(source, int(global_batch_size), int(process_index), int(process_count))
+  else:
+    fn = _EvalBatches(source, n, int(global_batch_size), int(process_index), int(process_count))
   num_batches = -(-n // int(global_batch_size))
   return iter(grain.MapDataset.range(num_batches).map(fn).to_iter_dataset(_read_options(source, prefetch)))

@@ -14,6 +14,7 @@ from jaxdl import data as data_lib
 from jaxdl.errors import UserError
 from jaxdl.train import sharding
 from jaxdl.train.checkpoint import UnreadableCheckpoint
+from jaxdl.train.generation import generation_metrics
 from jaxdl.train.state import TrainState, params_fingerprint
 
 
@@ -27,7 +28,10 @@ def evaluate(setup, state: TrainState, split: str | None = None) -> dict[str, fl
     sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
   sums = jax.device_get(sums)
   count = float(sums.pop('count'))
-  return {k: float(v) / count for k, v in sums.items()}
+  metrics = {k: float(v) / count for k, v in sums.items()}
+  if setup.generate_step is not None:   # decode the split and score the text (jaxdl.train.generation)
+    metrics.update(generation_metrics(setup, state, split))
+  return metrics
 
 
 def evaluate_checkpoint(config, workdir: str | os.PathLike, checkpoint: str = 'latest',

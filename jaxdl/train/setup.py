@@ -16,7 +16,7 @@ from jaxdl.errors import UserError
 from jaxdl.losses import build_loss, build_penalty
 from jaxdl.models import build_model
 from jaxdl.optim import build_optimizer
-from jaxdl.train import sharding
+from jaxdl.train import generation, sharding
 from jaxdl.train.checkpoint import Checkpointer, first_line
 from jaxdl.train.pretrained import load_pretrained, with_teacher
 from jaxdl.train.state import TrainState, create_train_state
@@ -52,7 +52,11 @@ class TrainSetup:
     self.key_data = [int(x) for x in np.asarray(jax.random.key_data(root)).ravel()]
 
     averaging = t.averaging != 'none'
-    init = lambda rng: create_train_state(self.model, self.tx, rng, self.info.input_shape, averaging)
+    example = None
+    if getattr(self.model, 'batch_keys', ()):   # e.g. padded sequences: initialise on a real batch's shapes
+      source = self.dataset.source(config.data.get('train_split', 'train'))
+      example = data_lib.read_batch(source, np.arange(min(2, len(source))))
+    init = lambda rng: create_train_state(self.model, self.tx, rng, self.info.input_shape, averaging, example)
     self._init = jax.jit(init, out_shardings=self.repl)
     try:
       abstract = jax.eval_shape(init, self.init_rng)
@@ -73,7 +77,12 @@ class TrainSetup:
                               out_shardings=(self.repl, self.repl), donate_argnums=(0,))
     self._eval_fn = make_eval_step(self.model, self.loss_fn, t.compute_dtype)
     self.eval_step = jax.jit(self._eval_fn, in_shardings=(self.repl, self.data_sharding), out_shardings=self.repl)
-    self.eval_metric_names = self._eval_metric_names()
+    self.generation_metrics = generation.check(config, self.model, self.dataset)
+    self.generate_step = None
+    if self.generation_metrics:
+      self.generate_step = jax.jit(generation.make_generate_step(self.model, config.decode, t.compute_dtype),
+                                   in_shardings=(self.repl, self.data_sharding), out_shardings=self.data_sharding)
+    self.eval_metric_names = sorted(self._eval_metric_names() + list(self.generation_metrics))
     if t.best_metric and t.best_metric not in self.eval_metric_names:
       raise UserError(f'train.best_metric={t.best_metric!r} is not an eval metric of this experiment',
                       'one of: ' + ', '.join(self.eval_metric_names) + " (or '' to keep only the latest)",

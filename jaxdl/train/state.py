@@ -19,18 +19,28 @@ class TrainState:
   avg_params: Any = None     # running average of the weights (EMA or Polyak), when train.averaging is on
 
 
-def init_variables(model, rng: jax.Array, input_shape: tuple[int, ...], batch: int = 2):
-  """Initialises a model on a dummy batch; returns (params, model_state)."""
+def init_variables(model, rng: jax.Array, input_shape: tuple[int, ...], batch: int = 2, example: dict | None = None):
+  """Initialises a model on a dummy batch; returns (params, model_state).
+
+  A model that takes more batch fields than its inputs (its `batch_keys`, e.g. paddings) is initialised on zeros
+  shaped and typed like `example` (a real batch), the extra fields as keyword arguments.
+  """
   p_rng, d_rng = jax.random.split(rng)
-  variables = model.init({'params': p_rng, 'dropout': d_rng}, jnp.zeros((batch, *input_shape), jnp.float32),
-                         train=False)
+  keys = getattr(model, 'batch_keys', ())
+  if example is not None and keys:
+    zeros = {k: jnp.zeros(np.shape(example[k]), np.asarray(example[k]).dtype) for k in ('inputs', *keys)}
+    inputs = zeros.pop('inputs')
+  else:
+    inputs, zeros = jnp.zeros((batch, *input_shape), jnp.float32), {}
+  variables = model.init({'params': p_rng, 'dropout': d_rng}, inputs, train=False, **zeros)
   variables = dict(variables)
   params = variables.pop('params')
   return params, variables
 
 
-def create_train_state(model, tx, rng: jax.Array, input_shape: tuple[int, ...], averaging: bool = False) -> TrainState:
-  params, model_state = init_variables(model, rng, input_shape)
+def create_train_state(model, tx, rng: jax.Array, input_shape: tuple[int, ...], averaging: bool = False,
+                       example: dict | None = None) -> TrainState:
+  params, model_state = init_variables(model, rng, input_shape, example=example)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                     model_state=model_state, avg_params=params if averaging else None)
 

@@ -21,20 +21,40 @@ from jaxdl.nn.precision import cast_floating
 from jaxdl.train.state import TrainState
 
 
-def _apply(model, params, model_state, inputs, train: bool, rng, compute_dtype: str = 'float32'):
+def model_kwargs(model, batch: dict) -> dict:
+  """The batch fields a model takes besides its inputs, as keyword arguments: those named in its `batch_keys`
+  class attribute (e.g. ('inputs_paddings',) for a padded sequence model, or the decoder's teacher-forced inputs)."""
+  return {k: batch[k] for k in getattr(model, 'batch_keys', ())}
+
+
+def weighted_means(per_example: dict, mask=None) -> tuple[dict, jax.Array]:
+  """(Σ metric·w, Σ w) over the batch: w = the loss's per-example 'weight' (e.g. its number of valid tokens, so that
+  sequence losses average per token) times the eval mask; 1 when absent."""
+  per_example = dict(per_example)
+  w = per_example.pop('weight', None)
+  first = next(iter(per_example.values()))
+  w = jnp.ones(first.shape[0], jnp.float32) if w is None else w.astype(jnp.float32)
+  if mask is not None:
+    w = w * mask
+  return {k: jnp.sum(v * w) for k, v in per_example.items()}, jnp.sum(w)
+
+
+def _apply(model, params, model_state, inputs, train: bool, rng, compute_dtype: str = 'float32', extra=None):
   """Runs the model; in training, mutable collections (e.g. batch_stats) come back updated."""
   mixed = jnp.dtype(compute_dtype) != jnp.float32
+  extra = extra or {}
   if mixed:
     params, inputs = cast_floating(params, compute_dtype), cast_floating(inputs, compute_dtype)
+    extra = cast_floating(extra, compute_dtype)
   variables = {'params': params, **model_state}
   rngs = {'dropout': rng} if train else None
   if train and model_state:
-    outputs, new_state = model.apply(variables, inputs, train=True, rngs=rngs, mutable=list(model_state))
+    outputs, new_state = model.apply(variables, inputs, train=True, rngs=rngs, mutable=list(model_state), **extra)
     new_state = dict(new_state)
     if mixed:  # running statistics keep their own (float32) dtype
       new_state = jax.tree.map(lambda new, old: new.astype(old.dtype), new_state, dict(model_state))
   else:
-    outputs, new_state = model.apply(variables, inputs, train=train, rngs=rngs), model_state
+    outputs, new_state = model.apply(variables, inputs, train=train, rngs=rngs, **extra), model_state
   if mixed:
     outputs = cast_floating(outputs, jnp.float32)
   return outputs, new_state
@@ -63,9 +83,10 @@ def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, 
   tx = optax.with_extra_args_support(tx)
 
   def loss_and_metrics(params, model_state, batch, rng):
-    outputs, new_model_state = _apply(model, params, model_state, batch['inputs'], True, rng, compute_dtype)
-    per_example = loss_fn(outputs, batch)
-    metrics = {k: jnp.mean(v) for k, v in per_example.items()}
+    outputs, new_model_state = _apply(model, params, model_state, batch['inputs'], True, rng, compute_dtype,
+                                      model_kwargs(model, batch))
+    sums, count = weighted_means(loss_fn(outputs, batch))
+    metrics = {k: v / jnp.maximum(count, 1e-9) for k, v in sums.items()}
     total = metrics['loss']
     if penalty_fn is not None:
       metrics['penalty'] = penalty_fn(params)
@@ -114,10 +135,9 @@ def make_eval_step(model, loss_fn: Callable, compute_dtype: str = 'float32') -> 
   With averaged weights in the state, their metrics come too, prefixed 'avg_'."""
 
   def sums_for(params, state, batch):
-    outputs, _ = _apply(model, params, state.model_state, batch['inputs'], False, None, compute_dtype)
-    per_example = loss_fn(outputs, batch)
-    mask = batch.get('mask', jnp.ones(outputs.shape[0], jnp.float32))
-    return {k: jnp.sum(v * mask) for k, v in per_example.items()}, jnp.sum(mask)
+    outputs, _ = _apply(model, params, state.model_state, batch['inputs'], False, None, compute_dtype,
+                        model_kwargs(model, batch))
+    return weighted_means(loss_fn(outputs, batch), batch.get('mask'))
 
   def eval_step(state: TrainState, batch: dict):
     sums, count = sums_for(state.params, state, batch)

@@ -17,7 +17,7 @@ def test_configdict_and_mapping_give_the_same_cached_dataset():
 
 
 def test_pipeline_keys():
-  assert set(data.PIPELINE_KEYS) == {'train_split', 'eval_split', 'prefetch', 'augment'}
+  assert set(data.PIPELINE_KEYS) == {'train_split', 'eval_split', 'prefetch', 'augment', 'sorta_grad'}
 
 
 @pytest.mark.parametrize('spec,match', [
