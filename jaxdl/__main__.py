@@ -1,5 +1,5 @@
 import sys
 
-from jaxdl.cli import main
+from jaxdl.cli import entry
 
-sys.exit(main())
+sys.exit(entry())
