@@ -8,6 +8,7 @@ against what their registered builders accept.
 """
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import json
 import os
@@ -44,8 +45,34 @@ TRAIN_FIELDS: dict[str, tuple[Any, Any, Any]] = {
     'init_from_data_examples': (int, 10000, _POS),  # examples used by a model's data-dependent init (k-means)
     'compute_dtype': (str, 'float32', (lambda v: v in ('float32', 'bfloat16'), "'float32' or 'bfloat16'")),
                                                  # bfloat16: mixed precision (float32 weights, optimiser, loss, BN stats)
+    'profile_steps': (str, '', (lambda v: v == '' or _profile_range(v) is not None, "'' or 'START,COUNT' (steps "
+                                'START..START+COUNT-1, START >= 1, COUNT >= 1)')),
+                                                 # a jax.profiler trace of those steps into WORKDIR/profile (XProf)
 }
-SECTIONS = ('model', 'data', 'loss', 'optimizer', 'train')
+
+
+def _profile_range(value: str) -> tuple[int, int] | None:
+  parts = value.replace(' ', '').split(',')
+  if len(parts) != 2 or not all(x.isdigit() for x in parts) or int(parts[0]) < 1 or int(parts[1]) < 1:
+    return None
+  return int(parts[0]), int(parts[1])
+
+
+def profile_range(train) -> tuple[int, int] | None:
+  """train.profile_steps -> (first step, last step) traced, or None (off)."""
+  r = _profile_range(train.get('profile_steps', '') or '')
+  return None if r is None else (r[0], r[0] + r[1] - 1)
+# Evaluation that generates (jaxdl.train.generation): decode every eval example with the model's `generate`
+# method and score the text against the references on the host. Optional section (absent = no generation).
+DECODE_FIELDS = {
+    'metrics': (tuple, (), (lambda v: all(isinstance(x, str) and x for x in v), 'a tuple of metric names')),
+                                                 # e.g. ('bleu', 'exact_match') or ('cer', 'wer'); () = off
+    'beam_width': (int, 1, _POS),                # 1: greedy
+    'max_length': (int, 0, _NONNEG),             # longest output; 0: the model's / data's own limit
+    'length_penalty': (float, 0.0, _NONNEG),     # Wu et al. 2016's α in ((5 + |y|) / 6)^α (beam search)
+}
+REQUIRED_SECTIONS = ('model', 'data', 'loss', 'optimizer', 'train')
+SECTIONS = REQUIRED_SECTIONS + ('decode',)
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -57,6 +84,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.loss = ml_collections.ConfigDict({'name': 'softmax_cross_entropy'})
   c.optimizer = ml_collections.ConfigDict({'name': 'sgd', 'learning_rate': 0.1})
   c.train = ml_collections.ConfigDict({k: v[1] for k, v in TRAIN_FIELDS.items()})
+  c.decode = ml_collections.ConfigDict({k: v[1] for k, v in DECODE_FIELDS.items()})
   return c
 
 
@@ -85,7 +113,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if key not in SECTIONS:
       raise UserError(f'unknown top-level config key {key!r}', 'one of: ' + ', '.join(SECTIONS),
                       'remove it or move it into a section')
-  for sec in SECTIONS:
+  for sec in REQUIRED_SECTIONS:
     if sec not in config or not isinstance(config[sec], ml_collections.ConfigDict):
       raise UserError(f'config has no section {sec!r}', 'the sections of jaxdl.config.base_config()',
                       'start get_config() from base_config()')
@@ -96,6 +124,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key, (types, _, check) in TRAIN_FIELDS.items():
     if key in config.train:
       _check_value(f'train.{key}', config.train[key], types, check)
+  if 'decode' in config:
+    for key in config.decode.keys():
+      if key not in DECODE_FIELDS:
+        raise UserError(f'unknown key config.decode.{key}', 'one of: ' + ', '.join(DECODE_FIELDS),
+                        'remove it or fix its spelling')
+      _check_value(f'decode.{key}', config.decode[key], *DECODE_FIELDS[key][::2])
   t = config.train
   if t.batch_size % t.grad_accum_steps:
     raise UserError(f'train.batch_size={t.batch_size} does not divide into train.grad_accum_steps={t.grad_accum_steps} '
@@ -135,8 +169,11 @@ def load_module(path: str | os.PathLike):
   if not path.is_file():
     raise UserError(f'config file {str(path)!r} does not exist', 'a path like experiments/mlp_digits.py',
                     'see `jaxdl list` for the experiments')
-  spec = importlib.util.spec_from_file_location(f'jaxdl_experiment_{path.stem}', path)
+  name = f'jaxdl_experiment_{path.stem}'
+  # An explicit source loader: a config file is Python whatever its suffix (`.txt` would otherwise get no loader).
+  spec = importlib.util.spec_from_loader(name, importlib.machinery.SourceFileLoader(name, str(path)))
   module = importlib.util.module_from_spec(spec)
+  module.__file__ = str(path)
   try:
     spec.loader.exec_module(module)
   except Exception as e:  # a broken config file is a user error
@@ -186,6 +223,8 @@ def documented_keys(config: ml_collections.ConfigDict, path: list[str], names: d
   try:
     if path == ['train']:
       return {k: v[1] for k, v in TRAIN_FIELDS.items()}
+    if path == ['decode']:
+      return {k: v[1] for k, v in DECODE_FIELDS.items()}
     if path == ['model']:
       return models.field_defaults(name)
     if path == ['data']:

@@ -84,10 +84,14 @@ class Context:
     import shutil  # pylint: disable=g-import-not-at-top
 
     from jaxdl.train.loop import train_and_evaluate  # pylint: disable=g-import-not-at-top
+    from jaxdl.train.preemption import Preempted  # pylint: disable=g-import-not-at-top
     wd = self.workdir(name)
     if wd.exists():
       shutil.rmtree(wd)
-    return train_and_evaluate(config, wd, quiet=True, return_state=return_state)
+    out = train_and_evaluate(config, wd, quiet=True, return_state=return_state)
+    if (out[0] if return_state else out)['status'] == 'preempted':   # never report on a half-trained model
+      raise Preempted(f'{self.experiment}: run {wd.name} stopped by SIGTERM')
+    return out
 
 
 def experiments_with_claims() -> dict[str, Any]:

@@ -6,6 +6,8 @@ Inputs are standardised with the TRAIN split's mean and std, as the notes do ("a
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from jaxdl.data import Dataset, from_arrays
@@ -19,6 +21,9 @@ FETCH = 'python -c "from sklearn.datasets import fetch_california_housing as f; 
                    description='20,640 × 8 features -> median house value (100 k$); 80/20 split')
 def california_housing(*, data_home: str = '', test_fraction: float = 0.2, seed: int = 0) -> Dataset:
   from sklearn.datasets import fetch_california_housing  # pylint: disable=g-import-not-at-top
+  if data_home and not os.path.isdir(data_home):  # scikit-learn would create it, empty: say so instead
+    raise UserError(f'config.data.data_home={data_home!r} is not a folder', "scikit-learn's data folder holding "
+                    'california_housing', f'fix the path, or fetch the data once with: {FETCH}')
   try:
     d = fetch_california_housing(data_home=data_home or None, download_if_missing=False)
   except OSError as e:

@@ -71,6 +71,22 @@ def finite_and_checksums(state) -> tuple[bool, list[int]]:
   return bool(finite), [int(s) for s in np.asarray(sums)]
 
 
+def _quiet_closed_event_loop() -> None:
+  """After a restore fails, reads still in flight complete into Orbax's closed event loop and each prints a
+  'RuntimeError: Event loop is closed' traceback (an unraisable exception). Those, and only those, are dropped."""
+  previous = sys.unraisablehook
+  if getattr(previous, 'jaxdl_quiet_closed_loop', False):
+    return
+
+  def hook(unraisable):
+    e = unraisable.exc_value
+    if isinstance(e, RuntimeError) and str(e) == 'Event loop is closed':
+      return
+    previous(unraisable)
+  hook.jaxdl_quiet_closed_loop = True
+  sys.unraisablehook = hook
+
+
 def first_line(e: BaseException) -> str:
   text = str(e).strip()
   return (text.splitlines()[0][:300] if text else type(e).__name__)
@@ -95,6 +111,7 @@ class Checkpointer:
       raise UserError(f'no checkpoints in {str(self.directory.parent)!r}', 'a workdir written by `jaxdl train`',
                       'train first, or point --workdir at a trained run')
     self.manager = self._open()
+    self._in_flight: int | None = None   # the step of the asynchronous save not yet known to be complete
 
   def _open(self):
     return ocp.CheckpointManager(self.directory, options=self._options, item_names=ITEMS)
@@ -118,7 +135,8 @@ class Checkpointer:
                                                        meta=ocp.args.JsonSave(meta)),
                         metrics=metrics, force=True)
     except Exception as e:  # noqa: BLE001 — the filesystem said no: tell the user, in one line
-      raise self._write_error(step, e) from e
+      raise self._write_error(self._in_flight or step, e) from e   # (Orbax reports the previous save's failure)
+    self._in_flight = step
 
   def _write_error(self, step, e) -> UserError:
     return UserError(f'cannot write checkpoint {step} in {str(self.directory)!r} ({first_line(e)})',
@@ -129,8 +147,9 @@ class Checkpointer:
   def wait(self) -> None:
     try:
       self.manager.wait_until_finished()
+      self._in_flight = None
     except Exception as e:  # noqa: BLE001
-      raise self._write_error(self.latest_step(), e) from e
+      raise self._write_error(self._in_flight, e) from e
 
   def close(self) -> None:
     try:
@@ -144,6 +163,7 @@ class Checkpointer:
 
     Raises UnreadableCheckpoint (the reason in the message) if it cannot be restored as it was saved."""
     target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+    _quiet_closed_event_loop()
     try:
       out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
                                                                 data=ocp.args.JsonRestore(),
@@ -169,13 +189,17 @@ class Checkpointer:
         state, data, meta = self.restore(step, abstract_state)
       except UnreadableCheckpoint as e:
         bad.append((step, str(e)))
-        print(f'jaxdl: warning: checkpoint {step} in {str(self.directory)!r} does not restore ({e}); '
-              'trying an older one', file=sys.stderr, flush=True)
         continue
-      if bad:
+      if bad:  # warned only once one restored: if none does, the one-line error below says it all
+        for s, reason in bad:
+          print(f'jaxdl: warning: checkpoint {s} in {str(self.directory)!r} does not restore ({reason})',
+                file=sys.stderr, flush=True)
         self._set_aside([s for s, _ in bad])
-        print(f'jaxdl: warning: resuming from checkpoint {step}; set aside: '
-              + ', '.join(f'{s}{UNREADABLE_SUFFIX}' for s, _ in bad), file=sys.stderr, flush=True)
+        verb = 'using' if self.read_only or not self.lead else 'resuming from'
+        aside = '' if self.read_only or not self.lead else '; set aside: ' + ', '.join(
+            f'{s}{UNREADABLE_SUFFIX}' for s, _ in bad)
+        print(f'jaxdl: warning: {verb} checkpoint {step}, the newest that restores{aside}', file=sys.stderr,
+              flush=True)
       return step, state, data, meta
     if not steps:
       return None

@@ -88,8 +88,9 @@ class Run:
     t = config.train
     self.lead = jax.process_index() == 0
     config_json = json.loads(config_lib.to_json(config))
+    created = None
     if self.lead:
-      workdir_lib.check_writable(workdir)
+      created = workdir_lib.check_writable(workdir)
       workdir_lib.check_config(workdir, config)
     self.best = {'step': None, 'value': None, 'evals_since': 0}
     self.ckpt = s.checkpointer(workdir)
@@ -103,18 +104,20 @@ class Run:
         self.best = meta.get('best', self.best)
       else:
         start, self.state, data_state = 0, s.init_state(), None
-      # From here on the run writes: the config it runs, then metrics and checkpoints.
-      if self.lead:
-        workdir_lib.write_json_atomic(workdir / 'config.json', config_json)
       self.train_iter = data_lib.train_iterator(
           s.dataset, config.data.get('train_split', 'train'), global_batch_size=t.batch_size, seed=t.seed,
           process_index=jax.process_index(), process_count=jax.process_count(),
-          prefetch=None if config.data.get('prefetch', -1) < 0 else config.data.prefetch)
+          prefetch=None if config.data.get('prefetch', -1) < 0 else config.data.prefetch,
+          sorta_grad=bool(config.data.get('sorta_grad', False)))
       if data_state is not None:
         self.train_iter.set_state(data_state)
+      # From here on the run writes: the config it runs, then metrics and checkpoints.
+      if self.lead:
+        workdir_lib.write_json_atomic(workdir / 'config.json', config_json)
       self.writer = MetricWriter(workdir, t.num_steps, start, quiet=quiet)
     except BaseException:
       self.ckpt.close()
+      workdir_lib.remove_if_empty(created)
       raise
     self.step = self.start = start
     self.status = 'running'
@@ -130,10 +133,13 @@ class Run:
     self.eval_step = None
     self.compile_time = None
     self.restored_step = None
+    self.profile, self.profiling = config_lib.profile_range(t), False   # train.profile_steps: (first, last) step
 
   # ----------------------------------------------------------------------------------------- one step
   def train_step(self) -> None:
     s = self.s
+    if self.profile and self.step + 1 == self.profile[0]:
+      self._trace(True)
     batch = sharding.to_global(next(self.train_iter), s.data_sharding)
     if self.compile_time is None:
       c0 = time.perf_counter()
@@ -146,6 +152,18 @@ class Run:
     self.window_steps += 1
     self.pending.append((self.step, metrics))
     self._retire(self.in_flight - 1)
+    if self.profiling and self.step == self.profile[1]:
+      self._trace(False)
+
+  def _trace(self, start: bool) -> None:
+    """A jax.profiler trace of steps train.profile_steps into WORKDIR/profile (TensorBoard's profile plugin)."""
+    if start:
+      sub = f'process_{jax.process_index()}' if jax.process_count() > 1 else ''
+      jax.profiler.start_trace(str(self.workdir / 'profile' / sub))
+    else:
+      jax.block_until_ready(self.state)
+      jax.profiler.stop_trace()
+    self.profiling = start
 
   def _retire(self, keep: int) -> None:
     """Bounds the steps in flight (waits, copies nothing); metrics come to the host once per window (`_check`)."""
@@ -255,6 +273,8 @@ class Run:
 
   def close(self) -> None:
     try:
+      if self.profiling:   # stopped inside the traced steps
+        self._trace(False)
       self.ckpt.close()  # waits for the async save in flight
     finally:
       self.writer.close()

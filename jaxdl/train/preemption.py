@@ -17,6 +17,10 @@ EXIT_PREEMPTED = 75
 _state = {'armed': False, 'requested': False, 'previous': None}
 
 
+class Preempted(Exception):
+  """A run inside a larger job (e.g. `jaxdl reproduce`) was stopped by SIGTERM: the job stops too (exit 75)."""
+
+
 def _on_term(signum, frame):  # noqa: ARG001
   _state['requested'] = True
 

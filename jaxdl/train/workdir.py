@@ -17,7 +17,8 @@ from jaxdl.errors import UserError
 
 # Keys that may change between a run and its resumption (they do not change what is computed).
 RESUMABLE_CHANGES = {'train.num_steps', 'train.log_every', 'train.eval_every', 'train.checkpoint_every',
-                     'train.keep_checkpoints', 'train.max_steps_in_flight', 'train.early_stopping_patience'}
+                     'train.keep_checkpoints', 'train.max_steps_in_flight', 'train.early_stopping_patience',
+                     'train.profile_steps'}
 
 
 def flat(d: dict, prefix: str = '') -> dict[str, Any]:
@@ -47,12 +48,14 @@ def _probe(directory: pathlib.Path) -> OSError | None:
     return e
 
 
-def check_writable(workdir: pathlib.Path) -> None:
-  """Creates `workdir` if needed and checks that it, its checkpoints/ and its files can be written."""
+def check_writable(workdir: pathlib.Path) -> pathlib.Path | None:
+  """Creates `workdir` if needed and checks that it, its checkpoints/ and its files can be written. Returns the
+  outermost folder it created (None if the workdir existed), for `remove_if_empty` after a failed start."""
   for parent in [workdir, *workdir.parents]:
     if parent.exists() and not parent.is_dir():
       where = 'is a file' if parent == workdir else f'lies below a file ({str(parent)!r})'
       raise UserError(f'--workdir {str(workdir)!r} {where}', 'a directory path', 'choose another --workdir')
+  missing = [p for p in [workdir, *workdir.parents] if not p.exists()]
   try:
     workdir.mkdir(parents=True, exist_ok=True)
   except OSError as e:
@@ -73,6 +76,19 @@ def check_writable(workdir: pathlib.Path) -> None:
     f = workdir / name
     if f.exists() and not os.access(f, os.W_OK):
       raise UserError(f'{str(f)!r} is read-only', 'a writable workdir', 'fix the permissions (chmod u+w)')
+  return missing[-1] if missing else None
+
+
+def remove_if_empty(created: pathlib.Path | None) -> None:
+  """Removes the folders a failed start created (`check_writable`'s result) if they hold no file: a run that
+  stopped before writing anything leaves the filesystem as it found it."""
+  if created is None or not created.is_dir() or any(p.is_file() for p in created.rglob('*')):
+    return
+  for d in sorted([created, *created.rglob('*')], key=lambda p: len(p.parts), reverse=True):
+    try:
+      d.rmdir()
+    except OSError:
+      return
 
 
 def read_config(workdir: pathlib.Path) -> dict | None:
