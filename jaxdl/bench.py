@@ -11,6 +11,10 @@ machine noise hits both. JSON (one record per workload) goes to stdout and --out
 
 New workloads are a `Workload` in WORKLOADS: a config builder, and a torch twin for the comparison. A group name
 stands for several workloads: `jaxdl bench cnn` = cnn_small, lenet5, resnet20 (their twins take NCHW images).
+`jaxdl bench rnn` = char_rnn (the R1 char-RNN: 2×LSTM, 111,657 parameters), char_gru and char_bilstm: token-id
+inputs (batch 32 × 60 characters) and one target per step; twins built from nn.LSTM / nn.GRU (`tokens=True`).
+`ds2_small` is the DeepSpeech2 CTC step (200 frames × 80 features, full-length synthetic utterances, CTC loss;
+twin: Conv2d + BatchNorm + Hardtanh, BatchNorm1d + bidirectional nn.GRU, F.ctc_loss; `ctc=True`).
 `resnet50` is the accelerator workload (bfloat16 compute with float32 weights on both sides: jaxdl's
 train.compute_dtype and torch.autocast; channels-last on CUDA); it runs only when named, and `--batch-size` shrinks
 it for a CPU smoke test. Every record carries the model FLOPs of a train step (3 × 2 × forward MACs × batch, from
@@ -60,6 +64,8 @@ class Workload:
   torch_model: Callable[[Any, tuple[int, ...], int], Any] | None = None  # None: torch_mlp
   always_stand_in: bool = False  # use data_shape even where config.data would load (e.g. a 32×32 LeNet on MNIST)
   torch_nchw: bool = False  # the twin takes images channels-first (PyTorch's layout): inputs are transposed once
+  tokens: bool = False  # inputs are token ids < num_outputs (B, T) with one target per step (B, T): a language model
+  ctc: bool = False  # inputs are (B, T, F) features + inputs_paddings, targets (B, CTC_LABELS) chars + paddings
 
 
 def _mlp_digits_config():
@@ -106,6 +112,50 @@ def _resnet20_config():
   return _cnn_config('resnet20', 'cifar10')
 
 
+def _char_rnn_config(cell: str = 'lstm', bidirectional: bool = False):
+  """The R1 char-RNN (experiments/char_rnn.py's model) at the notes' vocabulary 105, batch 32 × 60 steps, Adam 0.01
+  (no clipping or schedule: the twin's optimiser is plain torch.optim.Adam)."""
+  c = config_lib.base_config()
+  c.model.name = 'char_rnn'
+  c.model.cell = cell
+  c.model.bidirectional = bidirectional
+  c.model.num_outputs = 105
+  c.data.name = 'char_corpus'  # only its shapes: the bench feeds random token ids
+  c.optimizer.name = 'adam'
+  c.optimizer.learning_rate = 0.01
+  c.train.batch_size = 32
+  return c
+
+
+CTC_LABELS = 40  # characters per synthetic transcript (ds2 workloads: 200 frames -> 100 output frames)
+
+
+def _ds2_small_config():
+  """ds2_small (jaxdl/models/deepspeech.py; experiments/deepspeech2_builtin.py's model) on 200 frames × 80 log-mels,
+  32 characters, CTC, Adam 1e-3, batch 16: full-length synthetic utterances (no padding), so the twin's plain
+  BatchNorm and nn.GRU compute what the masked, padding-aware flax model computes."""
+  c = config_lib.base_config()
+  c.model.name = 'ds2_small'
+  c.model.num_outputs = 32
+  c.data.name = 'espeak_speech'  # only its shapes: the bench feeds random features and transcripts
+  c.loss.name = 'ctc'
+  c.optimizer.name = 'adam'
+  c.optimizer.learning_rate = 1e-3
+  c.train.batch_size = 16
+  return c
+
+
+def _ctc_loss_config():
+  """The CTC loss forward + gradient through the trainer: `deepspeech2` reduced to one Dense (32 -> 32 classes) per
+  frame (no convolution, no recurrent layer), 200 frames, 40 labels, batch 32, SGD: the step is mostly the loss."""
+  c = _ds2_small_config()
+  c.model.name = 'deepspeech2'
+  c.model.conv_features, c.model.conv_kernels, c.model.conv_strides, c.model.rnn_layers = (), (), (), 0
+  c.optimizer.name = 'sgd'
+  c.train.batch_size = 32
+  return c
+
+
 def _resnet50_bf16_config():
   c = _cnn_config('resnet50', 'imagenet2012', batch_size=256)  # the GPU benchmark (issue: bf16, batch 256)
   c.model.num_outputs = 1000
@@ -131,8 +181,26 @@ WORKLOADS: dict[str, Workload] = {
                          'compute (float32 weights), Adam 1e-3, batch 256 — a GPU workload; on CPU use --batch-size',
                          _resnet50_bf16_config, data_shape=((224, 224, 3), 1000),
                          torch_model=lambda *a: torch_resnet(*a), always_stand_in=True, torch_nchw=True),
+    'char_rnn': Workload('char-RNN R1 (char_rnn: Embedding 64, 2×LSTM 64 two-bias, 2×Dense-ReLU 128, Dense 105; '
+                         '111,657 params), batch 32 × 60 steps, Adam 0.01', _char_rnn_config, data_shape=((60,), 105),
+                         torch_model=lambda *a: torch_char_rnn(*a), always_stand_in=True, tokens=True),
+    'char_gru': Workload('char-RNN with 2×GRU 64 (95,017 params), batch 32 × 60, Adam 0.01',
+                         lambda: _char_rnn_config('gru'), data_shape=((60,), 105),
+                         torch_model=lambda *a: torch_char_rnn(*a), always_stand_in=True, tokens=True),
+    'char_bilstm': Workload('char-RNN with 2×bidirectional LSTM 64 (219,177 params), batch 32 × 60, Adam 0.01',
+                            lambda: _char_rnn_config('lstm', True), data_shape=((60,), 105),
+                            torch_model=lambda *a: torch_char_rnn(*a), always_stand_in=True, tokens=True),
+    'ds2_small': Workload('DeepSpeech2 small (ds2_small: conv 11×21/2×2 8 ch + BN + clipped ReLU, 2×[BN, BiGRU 128], '
+                          'Dense 32; 653,288 params), 200 frames × 80 log-mels, CTC, Adam 1e-3, batch 16',
+                          _ds2_small_config, data_shape=((200, 80), 32), torch_model=lambda *a: torch_ds2_small(*a),
+                          always_stand_in=True, ctc=True),
+    'ctc_loss': Workload('CTC loss forward + gradient (optax.ctc_loss via jaxdl.speech.ctc.ctc_loss) on 200 frames '
+                         '× 32 classes, 40 labels, batch 32, behind one Dense(32 → 32) per frame; twin: nn.Linear + '
+                         'F.ctc_loss', _ctc_loss_config, data_shape=((200, 32), 32),
+                         torch_model=lambda *a: torch_ctc_linear(*a), always_stand_in=True, ctc=True),
 }
-GROUPS: dict[str, tuple[str, ...]] = {'cnn': ('cnn_small', 'lenet5', 'resnet20'), 'mlp': ('mlp_digits', 'mlp784')}
+GROUPS: dict[str, tuple[str, ...]] = {'cnn': ('cnn_small', 'lenet5', 'resnet20'), 'mlp': ('mlp_digits', 'mlp784'),
+                                      'rnn': ('char_rnn', 'char_gru', 'char_bilstm')}
 DEFAULT_WORKLOADS = ('mlp_digits', 'mlp784', 'cnn_small', 'lenet5', 'resnet20')  # `jaxdl bench` with none named
 
 # Dense bfloat16 peak FLOP/s by device kind (vendor datasheets), for MFU; --peak-tflops overrides, CPUs have none.
@@ -148,11 +216,17 @@ def peak_flops(device_kind: str) -> float | None:
 
 # ---------------------------------------------------------------------------------------------- the trainer
 @contextlib.contextmanager
-def _stand_in_dataset(name, input_shape, num_outputs):
+def _stand_in_dataset(name, input_shape, num_outputs, tokens: bool = False, ctc: bool = False):
   """While TrainSetup is built, config.data resolves to a shapes-only dataset (the bench feeds random data)."""
   from jaxdl import data as data_lib  # pylint: disable=g-import-not-at-top
   info = data_lib.DatasetInfo(name, 'classification', tuple(input_shape), num_outputs, {})
   one = data_lib.ArraySource(np.zeros((1, *input_shape), np.float32), np.zeros((1,), np.int32))  # shapes only
+  if tokens:   # token ids, one target per step
+    one = data_lib.ArraySource(np.zeros((1, *input_shape), np.int32), np.zeros((1, *input_shape), np.int32))
+  if ctc:      # one padded utterance: features + paddings, a transcript + paddings (the model's batch_keys)
+    from jaxdl.data.buckets import RaggedSource  # pylint: disable=g-import-not-at-top
+    one = RaggedSource({'inputs': [np.zeros(input_shape, np.float32)], 'targets': [np.ones(CTC_LABELS, np.int32)]},
+                       {'inputs': (input_shape[0],), 'targets': (CTC_LABELS,)})
   with mock.patch.object(data_lib, 'get_dataset', lambda _cfg: data_lib.Dataset(info, lambda _split: one)):
     yield
 
@@ -171,7 +245,7 @@ def build_setup(workload: Workload):
       source = f'stand-in {workload.data_shape} (config.data {config.data.name!r} did not load: {e})'
     else:
       return config, TrainSetup(config), f'config.data {config.data.name!r}'
-  with _stand_in_dataset(config.data.name, *workload.data_shape):
+  with _stand_in_dataset(config.data.name, *workload.data_shape, tokens=workload.tokens, ctc=workload.ctc):
     return config, TrainSetup(config), source
 
 
@@ -180,13 +254,22 @@ def _input_shape(setup) -> tuple[int, ...]:
 
 
 def synthetic_batches(loss_name: str, input_shape, num_outputs: int, batch_size: int, n: int = NUM_BATCHES,
-                      seed: int = 0) -> list[dict[str, np.ndarray]]:
-  """n random host batches {'inputs', 'targets'} for the loss (class ids, or real targets for regression)."""
+                      seed: int = 0, tokens: bool = False) -> list[dict[str, np.ndarray]]:
+  """n random host batches {'inputs', 'targets'} for the loss (class ids, or real targets for regression);
+  tokens: inputs are int32 ids < num_outputs and the targets one id per step (a language model)."""
   rng = np.random.default_rng(seed)
   out = []
   for _ in range(n):
     x = rng.standard_normal((batch_size, *input_shape), dtype=np.float32)
-    if loss_name == 'squared_error':
+    if tokens:
+      x = rng.integers(0, num_outputs, (batch_size, *input_shape), dtype=np.int32)
+      y = rng.integers(0, num_outputs, (batch_size, *input_shape), dtype=np.int32)
+    elif loss_name == 'ctc':   # full-length utterances and transcripts (labels 1..K-1; 0 is the blank)
+      y = rng.integers(1, num_outputs, (batch_size, CTC_LABELS), dtype=np.int32)
+      out.append({'inputs': x, 'inputs_paddings': np.zeros(x.shape[:2], np.float32), 'targets': y,
+                  'targets_paddings': np.zeros(y.shape, np.float32)})
+      continue
+    elif loss_name == 'squared_error':
       y = rng.standard_normal((batch_size, num_outputs), dtype=np.float32)
     elif loss_name == 'sigmoid_binary_cross_entropy':
       y = rng.integers(0, 2, batch_size).astype(np.float32)
@@ -412,6 +495,72 @@ def torch_resnet(model_cfg, input_shape, num_outputs):
   return nn.Sequential(*layers)
 
 
+def torch_char_rnn(model_cfg, input_shape, num_outputs):
+  """jaxdl.models.char_rnn.CharRNN: nn.Embedding → nn.LSTM / nn.GRU (batch_first, num_layers, bidirectional) →
+  [Linear, ReLU]* → Linear, on every step (the notes' "Defining RNN in PyTorch")."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  m = dict(model_cfg)
+  vocab, emb, hid = m.get('num_outputs', num_outputs), m.get('embed_dim', 64), m.get('hidden_size', 64)
+  layers, bidir = m.get('num_layers', 2), m.get('bidirectional', False)
+  rnn_cls = {'lstm': nn.LSTM, 'gru': nn.GRU}[m.get('cell', 'lstm')]
+
+  class CharRNN(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.embed = nn.Embedding(vocab, emb)
+      self.rnn = rnn_cls(emb, hid, num_layers=layers, batch_first=True, bidirectional=bidir)
+      width, head = hid * (2 if bidir else 1), []
+      for w in m.get('dense', (128, 128)):
+        head += [nn.Linear(width, w), nn.ReLU()]
+        width = w
+      self.head = nn.Sequential(*head, nn.Linear(width, vocab))
+
+    def forward(self, x):
+      return self.head(self.rnn(self.embed(x.long()))[0])
+
+  del torch
+  return CharRNN()
+
+
+def torch_ds2_small(model_cfg, input_shape, num_outputs):
+  """jaxdl.models.deepspeech DS2Small: Conv2d (no bias) + BatchNorm2d + Hardtanh(0, 20) over (time, frequency), then
+  per layer BatchNorm1d + bidirectional nn.GRU (two biases), then Linear — on full-length batches (no padding)."""
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  from jaxdl.models.deepspeech import DS2Small  # pylint: disable=g-import-not-at-top
+  m = DS2Small(**{k: v for k, v in dict(model_cfg).items() if k != 'name'})
+  (kt, kf), (st, sf), ch = m.conv_kernels[0], m.conv_strides[0], m.conv_features[0]
+  freq = -(-input_shape[1] // sf)
+
+  class DS2(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.conv = nn.Conv2d(1, ch, (kt, kf), (st, sf), padding=((kt - 1) // 2, (kf - 1) // 2), bias=False)
+      self.bn = nn.BatchNorm2d(ch, eps=m.bn_eps, momentum=1 - m.bn_momentum)
+      width, self.norms, self.rnns = ch * freq, nn.ModuleList(), nn.ModuleList()
+      for _ in range(m.rnn_layers):
+        self.norms.append(nn.BatchNorm1d(width, eps=m.bn_eps, momentum=1 - m.bn_momentum))
+        self.rnns.append(nn.GRU(width, m.rnn_features, batch_first=True, bidirectional=True))
+        width = 2 * m.rnn_features
+      self.out = nn.Linear(width, num_outputs)
+
+    def forward(self, x):                                      # (B, T, F)
+      h = nn.functional.hardtanh(self.bn(self.conv(x[:, None])), 0.0, m.clip)   # (B, C, T', F')
+      h = h.permute(0, 2, 3, 1).flatten(2)                     # (B, T', F'·C) as the flax model flattens
+      for norm, rnn in zip(self.norms, self.rnns):
+        h = rnn(norm(h.transpose(1, 2)).transpose(1, 2))[0]
+      return self.out(h)
+
+  return DS2()
+
+
+def torch_ctc_linear(model_cfg, input_shape, num_outputs):
+  """The `ctc_loss` workload's model: one nn.Linear per frame (what `deepspeech2` without layers computes)."""
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  del model_cfg
+  return nn.Linear(input_shape[-1], num_outputs)
+
+
 def _torch_optimizer(torch, opt_cfg, params):
   o = dict(opt_cfg)
   name, lr = o['name'], o['learning_rate']
@@ -430,7 +579,15 @@ def _torch_optimizer(torch, opt_cfg, params):
 
 def _torch_loss(torch, loss_name):
   if loss_name == 'softmax_cross_entropy':
-    return torch.nn.CrossEntropyLoss()
+    ce = torch.nn.CrossEntropyLoss()   # per-step outputs (B, T, K): the mean over batch × time, as jaxdl's
+    return lambda out, y: ce(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+  if loss_name == 'ctc':   # full-length batches: every utterance has all its frames and labels
+    def ctc(out, y):
+      lengths = torch.full((out.shape[0],), out.shape[1], dtype=torch.long)
+      return torch.nn.functional.ctc_loss(out.log_softmax(-1).transpose(0, 1), y, lengths,
+                                          torch.full((y.shape[0],), y.shape[1], dtype=torch.long), reduction='sum',
+                                          zero_infinity=True) / out.shape[0]
+    return ctc
   if loss_name == 'squared_error':
     return lambda out, y: ((out - y) ** 2).sum(-1).mean()
   if loss_name == 'sigmoid_binary_cross_entropy':
@@ -606,7 +763,7 @@ def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torc
   config, setup, data_source = build_setup(wl)
   bs = config.train.batch_size
   shape, num_out = _input_shape(setup), int(setup.info.num_outputs)
-  host = synthetic_batches(config.loss.name, shape, num_out, bs)
+  host = synthetic_batches(config.loss.name, shape, num_out, bs, tokens=wl.tokens)
   dev = jax.devices()[0]
   torch = _torch() if use_torch else None
   rec: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""`jaxdl` command line: list, train, eval, bench.
+"""`jaxdl` command line: list, train, eval, bench, sample (a char-RNN run).
 
 User errors (config, arguments, data, checkpoints) print ONE line on stderr and exit with code 2.
 Config overrides follow absl's config-flags convention: `--config=experiments/x.py --config.optimizer.learning_rate=0.1`.
@@ -20,7 +20,11 @@ USAGE = """usage:
   jaxdl summary MODEL_NAME [--input-shape=8,8,1] [--model.KEY=VALUE ...] [--json]
   jaxdl summary --config=FILE [--config.KEY=VALUE ...] [--json]
   jaxdl reproduce [EXPERIMENT ...] [--claims=ID,ID,...] [--all] --out=DIR
-  jaxdl bench [WORKLOAD ...] [--repeats=N] [--steps=N] [--no-torch]"""
+  jaxdl bench [WORKLOAD ...] [--repeats=N] [--steps=N] [--no-torch]
+  jaxdl sample --workdir=RUN [--prime=TEXT] [--length=200] [--temperature=0.8] [--top-k=K] [--seed=S]
+               [--checkpoint=latest|STEP]                     stream characters from a char-RNN run
+  jaxdl transcribe --workdir=RUN FILE.wav ... [--checkpoint=latest|best|STEP] [--beam-width=1] [--lm=FILE.arpa]
+               [--lm-unit=word|char] [--alpha=0.5] [--beta=1.0]      text of audio files from a speech run"""
 
 
 class _ArgParser(argparse.ArgumentParser):
@@ -75,6 +79,12 @@ def load_config(argv: list[str]):
   return config
 
 
+def _check_workdir(workdir: str) -> None:
+  if not workdir.strip():
+    raise UserError('--workdir is empty', 'the directory of the run, e.g. --workdir=runs/mlp_digits',
+                    'give --workdir a path')
+
+
 def _split_config_args(argv):
   cfg = [a for a in argv if a.startswith('--config')]
   rest = [a for a in argv if not a.startswith('--config')]
@@ -124,9 +134,16 @@ def cmd_train(argv):
   p.add_argument('--workdir', required=True)
   p.add_argument('--quiet', action='store_true')
   args = p.parse_args(rest)
+  _check_workdir(args.workdir)
   config = load_config(cfg_args)
+  from jaxdl.train import sharding  # pylint: disable=g-import-not-at-top
   from jaxdl.train.loop import train_and_evaluate  # pylint: disable=g-import-not-at-top
-  summary = train_and_evaluate(config, args.workdir, quiet=args.quiet)
+  try:
+    summary = train_and_evaluate(config, args.workdir, quiet=args.quiet)
+  except Exception as e:  # noqa: BLE001 — a peer process died under a collective: one line naming it
+    if sharding.is_peer_failure(e):
+      raise sharding.peer_failure(e) from e
+    raise
   if summary['status'] == 'preempted':
     if summary['step'] == 0 or summary['step'] is None:
       print('jaxdl: stopped by SIGTERM before the first step: nothing to save; run the same command to start',
@@ -135,7 +152,8 @@ def cmd_train(argv):
       print(f'jaxdl: stopped by SIGTERM at step {summary["step"]}; checkpoint saved; run the same command to resume',
             file=sys.stderr)
     return preemption.EXIT_PREEMPTED
-  if not args.quiet:
+  import jax  # pylint: disable=g-import-not-at-top
+  if not args.quiet and jax.process_index() == 0:   # one summary per job, from process 0
     print(json.dumps({k: summary[k] for k in ('step', 'status', 'train', 'eval', 'params_fingerprint',
                                                'wall_time_s')}, indent=2))
   return 0
@@ -149,6 +167,7 @@ def cmd_eval(argv):
   p.add_argument('--ensemble', default='', help='more workdirs, comma-separated: a prediction ensemble')
   p.add_argument('--split', default=None)
   args = p.parse_args(rest)
+  _check_workdir(args.workdir)
   config = load_config(cfg_args)
   if ',' in args.checkpoint or args.ensemble:
     from jaxdl.inspect.ensemble import evaluate_ensemble  # pylint: disable=g-import-not-at-top
@@ -240,9 +259,64 @@ def cmd_reproduce(argv):
   if not ids and not experiments:
     raise UserError('nothing to reproduce', 'EXPERIMENT names, --claims=ID,... or --all', 'see `jaxdl list`')
   say = lambda s: print(s, file=sys.stderr, flush=True)
-  rows = reproduce.run(experiments, ids, pathlib.Path(args.out), quiet=args.quiet, progress=say)
+  from jaxdl.train import preemption  # pylint: disable=g-import-not-at-top
+  try:
+    with preemption.Armed():
+      rows = reproduce.run(experiments, ids, pathlib.Path(args.out), quiet=args.quiet, progress=say)
+  except preemption.Preempted as e:
+    say(f'jaxdl reproduce: stopped ({e}); no report was written for it. Rerun the same command to start again.')
+    return preemption.EXIT_PREEMPTED
   print(reproduce.table(rows))
   print(f'wrote {pathlib.Path(args.out) / "claims.json"} and {pathlib.Path(args.out) / "report.md"}', file=sys.stderr)
+  return 0
+
+
+def cmd_sample(argv):
+  """Streams characters sampled from a trained char-RNN run (jaxdl.text.generate) to stdout as they come."""
+  p = _ArgParser(prog='jaxdl sample')
+  p.add_argument('--workdir', required=True)
+  p.add_argument('--prime', default='\n')
+  p.add_argument('--length', type=int, default=200)
+  p.add_argument('--temperature', type=float, default=0.8)
+  p.add_argument('--top-k', type=int, default=None)
+  p.add_argument('--seed', type=int, default=0)
+  p.add_argument('--checkpoint', default='latest')
+  args = p.parse_args(argv)
+  from jaxdl.text import generate, sampling  # pylint: disable=g-import-not-at-top
+  if args.length < 1:
+    raise UserError(f'--length={args.length}', 'a number of characters >= 1', 'fix --length')
+  sampling.check_sampling(args.temperature, args.top_k)
+  model, variables, vocab = generate.load_char_run(args.workdir, args.checkpoint)
+  generate.check_prime(args.prime, vocab)          # before anything is printed
+  chars = generate.sample_chars(model, variables, vocab, args.prime, length=args.length,
+                                temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+  sys.stdout.write(args.prime)
+  for ch in chars:
+    sys.stdout.write(ch)
+    sys.stdout.flush()
+  sys.stdout.write('\n')
+  return 0
+
+
+def cmd_transcribe(argv):
+  """Prints the transcript of each audio file (jaxdl.speech.transcribe): the text alone for one file, else
+  FILE<TAB>TEXT per line."""
+  p = _ArgParser(prog='jaxdl transcribe')
+  p.add_argument('files', nargs='*')
+  p.add_argument('--workdir', required=True)
+  p.add_argument('--checkpoint', default='latest')
+  p.add_argument('--beam-width', type=int, default=1)
+  p.add_argument('--lm', default='')
+  p.add_argument('--lm-unit', choices=('word', 'char'), default='word')
+  p.add_argument('--alpha', type=float, default=0.5)
+  p.add_argument('--beta', type=float, default=1.0)
+  args = p.parse_args(argv)
+  _check_workdir(args.workdir)
+  from jaxdl.speech.transcribe import transcribe_files  # pylint: disable=g-import-not-at-top
+  out = transcribe_files(args.workdir, args.files, checkpoint=args.checkpoint, beam_width=args.beam_width,
+                         lm_path=args.lm, lm_unit=args.lm_unit, alpha=args.alpha, beta=args.beta)
+  for f, text in out:
+    print(text if len(out) == 1 else f'{f}\t{text}')
   return 0
 
 
@@ -252,7 +326,8 @@ def cmd_bench(argv):
 
 
 COMMANDS = {'list': cmd_list, 'train': cmd_train, 'eval': cmd_eval, 'summary': cmd_summary,
-            'reproduce': cmd_reproduce, 'bench': cmd_bench}
+            'reproduce': cmd_reproduce, 'bench': cmd_bench, 'sample': cmd_sample}
+COMMANDS['transcribe'] = cmd_transcribe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,7 +341,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
   cmd = COMMANDS.get(argv[0])
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
-  absl_logging.set_verbosity(absl_logging.ERROR)   # library chatter (orbax, tfds) off; our own lines stay
+  # Library chatter (orbax, tfds) off, errors included: a failure reaches the user as our one line (the library's
+  # own log with its traceback under JAXDL_DEBUG=1).
+  absl_logging.set_verbosity(absl_logging.ERROR if os.environ.get('JAXDL_DEBUG') else absl_logging.FATAL)
+  if not os.environ.get('JAXDL_DEBUG'):   # nor asyncio's "Task exception was never retrieved" after a failed restore
+    import logging  # pylint: disable=g-import-not-at-top
+    logging.getLogger('asyncio').setLevel(logging.CRITICAL)
   try:
     if cmd is None:
       raise UserError(f'unknown command {argv[0]!r}', 'one of: ' + ', '.join(COMMANDS), 'see `jaxdl --help`')
@@ -282,4 +362,33 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-  sys.exit(main())
+  # A multi-process run that failed leaves at once, without jax's shutdown barrier (`sharding.leave`).
+  try:
+    code = main()
+  except Exception as e:
+    if 'jaxdl.train.sharding' in sys.modules:
+      sys.modules['jaxdl.train.sharding'].leave(1, e)
+    raise
+  if 'jaxdl.train.sharding' in sys.modules:
+    sys.modules['jaxdl.train.sharding'].leave(code)
+  _exit_without_stuck_threads(code)
+  sys.exit(code)
+
+
+def _exit_without_stuck_threads(code: int, grace_s: float = 5.0) -> None:
+  """Exits at once if a library thread is still blocked `grace_s` after a command failed: after a failed
+  checkpoint write, Orbax's save threads wait 300 s for a folder that was never created. The error is printed."""
+  import threading  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  if code == 0:
+    return
+  deadline = time.monotonic() + grace_s
+  # (idle executor workers end at interpreter exit: not stuck)
+  others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon
+            and not t.name.startswith(('ThreadPoolExecutor', 'asyncio_'))]
+  for t in others:
+    threading.Thread.join(t, max(0.0, deadline - time.monotonic()))  # the base join: Orbax's raises on timeout
+  if any(t.is_alive() for t in others):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

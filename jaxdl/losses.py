@@ -22,8 +22,11 @@ def softmax_cross_entropy(outputs, batch, *, label_smoothing: float = 0.0):
   """−Σ_k t_k log softmax(o)_k, from logits with log-sum-exp (finite for any logits); reports accuracy.
 
   Targets are integer labels (B,) — t is their one-hot — or a distribution (B, K) such as mixup's soft targets
-  (accuracy is then judged against their argmax).
+  (accuracy is then judged against their argmax). A model returning {'logits', 'paddings'} (a CTC acoustic model)
+  is scored on its logits (frame classification).
   """
+  if isinstance(outputs, dict):
+    outputs = outputs['logits']
   targets = batch['targets']
   num_classes = outputs.shape[-1]
   if targets.ndim == outputs.ndim and targets.shape[-1] == num_classes:
@@ -36,7 +39,62 @@ def softmax_cross_entropy(outputs, batch, *, label_smoothing: float = 0.0):
     # Szegedy et al. 2016: targets 1 − α(k−1)/k for the label, α/k elsewhere.
     dist = optax.smooth_labels(dist, label_smoothing)
   loss = optax.softmax_cross_entropy(outputs, dist)
-  return {'loss': loss, 'accuracy': (jnp.argmax(outputs, -1) == labels).astype(jnp.float32)}
+  acc = (jnp.argmax(outputs, -1) == labels).astype(jnp.float32)
+  # Per-step outputs (B, T, K) with targets (B, T): the mean over steps per sequence, so the batch mean is the
+  # mean over batch × time (every sequence has T steps).
+  if 'targets_paddings' in batch:
+    # Variable-length targets (jaxdl.data.buckets): the mean over each sequence's valid steps, and its number of
+    # valid steps as the example's weight, so the trainer's weighted mean is the mean over all valid tokens.
+    valid = 1.0 - batch['targets_paddings'].astype(loss.dtype)
+    n = valid.reshape(valid.shape[0], -1).sum(-1)
+    per_seq = lambda v: (v * valid).reshape(v.shape[0], -1).sum(-1) / jnp.maximum(n, 1.0)
+    return {'loss': per_seq(loss), 'accuracy': per_seq(acc), 'weight': n}
+  return {'loss': _per_example(loss), 'accuracy': _per_example(acc)}
+
+
+def _per_example(v):
+  """[B, ...] -> [B]: the mean over every axis but the batch axis."""
+  return v if v.ndim <= 1 else v.reshape(v.shape[0], -1).mean(-1)
+
+
+CTC_REDUCTIONS = ('utterance', 'token')
+
+
+@LOSSES.register('ctc', task='classification')
+def ctc(outputs, batch, *, reduction: str = 'utterance', blank: int = 0):
+  """CTC loss −log p(y|x) (Graves et al. 2006; seed 000 "CTC TRAINING") via jaxdl.speech.ctc.ctc_loss.
+
+  `outputs` = {'logits': [B, T', K], 'paddings': [B, T']} (a CTC model such as jaxdl.models.deepspeech: the output
+  frames' paddings follow its time strides); batch['targets'] [B, N] label ids (no blank) right-padded, and
+  batch['targets_paddings'] [B, N]. Per example: 'loss' (utterance: −log p(y|x); token: −log p(y|x) / |y|),
+  'weight' (utterance: 1; token: |y|; 0 for infeasible utterances — too few frames for the label and its repeats —
+  so they drop out of the mean with zero gradient), and 'infeasible': the number of infeasible utterances of the
+  batch (eval mask applied) spread over the batch's weight, so the trainer's weighted mean reports
+  #infeasible / Σ weight — with the 'utterance' reduction: infeasible per feasible utterance (≈ the fraction).
+  """
+  from jaxdl.errors import UserError  # pylint: disable=g-import-not-at-top
+  from jaxdl.speech.ctc import ctc_loss  # pylint: disable=g-import-not-at-top
+  if reduction not in CTC_REDUCTIONS:
+    raise UserError(f'config.loss.reduction={reduction!r}', f'one of {CTC_REDUCTIONS}', 'fix --config.loss.reduction')
+  if not isinstance(outputs, dict) or 'paddings' not in outputs:
+    raise UserError('the ctc loss needs the model\'s output paddings', "a model returning {'logits', 'paddings'} "
+                    '(e.g. ds2_small)', 'use a CTC model (jaxdl/models/deepspeech.py)')
+  if 'targets_paddings' not in batch:
+    raise UserError('the ctc loss needs batch["targets_paddings"]', 'variable-length targets (a RaggedSource with '
+                    'ragged targets)', 'use a speech dataset')
+  logits = outputs['logits'].astype(jnp.float32)
+  r = ctc_loss(logits, outputs['paddings'].astype(jnp.float32), batch['targets'].astype(jnp.int32),
+               batch['targets_paddings'].astype(jnp.float32), blank=blank, reduction='none')
+  feasible = r['feasible']
+  if reduction == 'token':
+    weight = r['num_tokens']
+    loss = r['loss'] / jnp.maximum(weight, 1.0)
+  else:
+    weight, loss = feasible, r['loss']
+  mask = batch.get('mask')
+  bad = (1.0 - feasible) * (1.0 if mask is None else mask.astype(jnp.float32))
+  spread = jnp.sum(bad) / jnp.maximum(jnp.sum(weight * (1.0 if mask is None else mask.astype(jnp.float32))), 1e-9)
+  return {'loss': loss, 'infeasible': jnp.full_like(loss, spread), 'weight': weight}
 
 
 @LOSSES.register('sigmoid_binary_cross_entropy', task='classification')

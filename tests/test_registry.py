@@ -14,7 +14,7 @@ from jaxdl.train.step import make_train_step
 
 # Siblings whose code path a lighter registered model already trains in the default tier (resnet20; strided_cnn_c
 # for the All-CNN family): their one step runs in the slow tier.
-SIBLINGS = {'resnet32', 'allcnn_c', 'convpool_cnn_c'}
+SIBLINGS = {'resnet32', 'allcnn_c', 'convpool_cnn_c', 'deepspeech2'}   # deepspeech2: ds2_small's defaults
 
 
 def _model_params():
@@ -34,6 +34,11 @@ def test_every_model_trains_one_step(name):
   assert count_params(state.params) > 0
   batch = {'inputs': np.random.default_rng(0).normal(size=(4, *shape)).astype(np.float32),
            'targets': np.array([0, 1, 2, 0], np.int32)}
+  if 'example_target_shape' in MODELS.meta(name):        # per-step outputs (many-to-many): a label per step
+    batch['targets'] = np.random.default_rng(1).integers(0, 3, (4, *MODELS.meta(name)['example_target_shape']))
+  for key in getattr(model, 'batch_keys', ()):           # padded sequence models: no padding, teacher-forced inputs
+    batch[key] = (np.zeros((4, shape[0]), np.float32) if key.endswith('_paddings') else
+                  np.ones_like(batch['targets']))
   new, metrics = jax.jit(make_train_step(model, loss, tx))(state, batch, jax.random.PRNGKey(0))
   assert np.isfinite(float(metrics['loss']))
   assert int(new.step) == 1

@@ -17,7 +17,7 @@ from jaxdl.registry import DATASETS
 from jaxdl.data.pipeline import TrainIterator, eval_batches, read_batch, train_iterator  # noqa: F401
 
 # Keys of config.data read by the pipeline (the loop), not passed to the dataset builder.
-PIPELINE_KEYS = ('train_split', 'eval_split', 'prefetch', 'augment')
+PIPELINE_KEYS = ('train_split', 'eval_split', 'prefetch', 'augment', 'sorta_grad')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,11 +54,16 @@ class ArraySource:
 
 
 class Dataset:
-  """A named dataset: `info` and `source(split)` (a random-access source: len, [i], get_batch(indices))."""
+  """A named dataset: `info` and `source(split)` (a random-access source: len, [i], get_batch(indices)).
 
-  def __init__(self, info: DatasetInfo, sources: Mapping[str, Any] | Callable[[str], Any]):
+  `vocabulary` (text and speech data): maps target ids back to text (jaxdl.text.vocab.Vocabulary), for sampling and
+  for evaluation that generates.
+  """
+
+  def __init__(self, info: DatasetInfo, sources: Mapping[str, Any] | Callable[[str], Any], vocabulary: Any = None):
     self.info = info
     self._sources = sources
+    self.vocabulary = vocabulary
 
   def source(self, split: str):
     if callable(self._sources):
@@ -149,6 +154,9 @@ def _check_pipeline_keys(cfg: dict[str, Any], info: DatasetInfo) -> None:
                       'one of: ' + ', '.join(info.split_sizes), f'fix --config.data.{key}')
   if cfg.get('augment'):
     build_augment(cfg['augment'], info)
+  if 'sorta_grad' in cfg and not isinstance(cfg['sorta_grad'], bool):
+    raise UserError(f'config.data.sorta_grad={cfg["sorta_grad"]!r} is not a bool', 'True or False',
+                    'fix --config.data.sorta_grad')
   if 'prefetch' in cfg:
     p = cfg['prefetch']
     if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < -1:
@@ -212,4 +220,5 @@ def dataset_kwargs(name: str) -> dict[str, Any]:
 
 
 # Importing the modules registers their datasets.
-from jaxdl.data import builtin, california, shapes, stock  # noqa: E402,F401  pylint: disable=wrong-import-position
+from jaxdl.data import builtin, california, seq2seq, sequences, shapes, stock, text_corpus  # noqa: E402,F401  pylint: disable=wrong-import-position
+from jaxdl.data import speech  # noqa: E402,F401  pylint: disable=wrong-import-position

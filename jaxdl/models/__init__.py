@@ -15,7 +15,7 @@ from jaxdl.errors import UserError
 from jaxdl.registry import MODELS, check_kwargs
 
 # Importing the families registers them.
-from jaxdl.models import alexnet, allcnn, cifar_small, cnn, convblock, densenet, highway, inception, lenet, linear, mlp, mobilenet, nin, polynomial, rbf, resnet, vgg, xception  # noqa: F401,E402  pylint: disable=unused-import
+from jaxdl.models import alexnet, allcnn, char_rnn, cifar_small, cnn, convblock, deepspeech, densenet, highway, inception, lenet, linear, mlp, mobilenet, nin, polynomial, rbf, resnet, seq2seq, sequence, vgg, xception  # noqa: F401,E402  pylint: disable=unused-import
 
 
 def _fields(cls) -> dict[str, dataclasses.Field]:
@@ -24,10 +24,11 @@ def _fields(cls) -> dict[str, dataclasses.Field]:
 
 # Value rules by field name, shared by every model (a field's meaning is the same across the zoo). Ints and tuples
 # of ints not listed as NONNEG must be >= 1; rates are probabilities of dropping.
-_NONNEG_INTS = {'pool_every', 'degree'}
+_NONNEG_INTS = {'pool_every', 'degree', 'lookahead', 'proj_features', 'ffn_layers', 'fc_features', 'rnn_layers'}
 _POSITIVE_FLOATS = {'width_mult', 'bn_eps', 'kernel_init_scale', 'ema_decay', 'gradient_clip', 'spectral_radius',
                     'input_scaling', 'temperature'}
 _PROBABILITIES = {'leak_rate': (0.0, 1.0, False, True)}  # name: (lo, hi, lo_open, hi_open)
+_INT_SEQUENCES = {'Sequence[int]', 'tuple[int, ...]', 'typing.Sequence[int]', 'Tuple[int, ...]'}  # annotations
 
 
 def _bad_field(key: str, value: Any) -> str | None:
@@ -71,9 +72,13 @@ def check_config(model_config) -> None:
   cfg = dict(model_config)
   name = cfg.pop('name')
   cls = MODELS.get(name)
-  check_kwargs('model', cfg, set(_fields(cls)), f'model {name!r}')
+  fields = _fields(cls)
+  check_kwargs('model', cfg, set(fields), f'model {name!r}')
   for key, value in cfg.items():
     want = _bad_field(key, value)
+    if not want and isinstance(value, (tuple, list)) and str(fields[key].type) in _INT_SEQUENCES and not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value):
+      want = 'a tuple of positive integers, e.g. (128, 64)'
     if want:
       raise UserError(f'config.model.{key}={value!r} is impossible for model {name!r}', want,
                       f'fix --config.model.{key}')

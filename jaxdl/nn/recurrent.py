@@ -799,10 +799,10 @@ class RNNCell(RecurrentCell):
     if self.feedback:
       p['kernel_back'] = self.param('kernel_back', torch_uniform(H), (self.out_features, H))
     if self.two_bias:
-      p['bias_ih'] = self.param('bias_ih', torch_uniform(H), (H,))
-      p['bias_hh'] = self.param('bias_hh', torch_uniform(H), (H,))
+      p['bias_ih'] = self.param('bias_ih', self._bias_init(), (H,))
+      p['bias_hh'] = self.param('bias_hh', self._bias_init(hh=True), (H,))
     else:
-      p['bias'] = self.param('bias', torch_uniform(H), (H,))
+      p['bias'] = self.param('bias', self._bias_init(), (H,))
     if self.layer_norm:
       p['ln_scale'] = self.param('ln_scale', nn.initializers.ones, (H,))
       p['ln_bias'] = self.param('ln_bias', nn.initializers.zeros, (H,))

@@ -19,6 +19,7 @@ Each attention layer sows its weights into 'intermediates' (self_attention / cro
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import flax.linen as nn
@@ -195,7 +196,7 @@ class _Stack(nn.Module):
       if self.vocab_size is None:
         raise ValueError('integer inputs need vocab_size (features are float arrays [B, T, F])')
       x = nn.Embed(self.vocab_size, self.d_model, embedding_init=nn.initializers.normal(1.0),
-                   name='embed')(inputs) * np.sqrt(self.d_model).astype(np.float32)
+                   name='embed')(inputs) * math.sqrt(self.d_model)  # a Python float: keeps the dtype
     else:
       x = nn.Dense(self.d_model, name='input_proj')(inputs)
     x = PositionalEncoding(self.max_len, self.positional, decode=decode, name='position')(x)

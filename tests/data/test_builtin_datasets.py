@@ -14,6 +14,14 @@ def arrays(ds, split):
   return np.asarray(src.inputs), np.asarray(src.targets)
 
 
+def fields(ds, split):
+  """Every field of a split, fixed-shape (stacked arrays) or variable-length (a list per field)."""
+  src = ds.source(split)
+  if hasattr(src, 'fields'):   # jaxdl.data.buckets.RaggedSource
+    return dict(src.fields)
+  return {'inputs': np.asarray(src.inputs), 'targets': np.asarray(src.targets)}
+
+
 def test_every_required_dataset_is_registered():
   for name in ('toy_regression', 'xor', 'two_moons', 'two_blobs', 'circles', 'spirals', 'digits', 'digits28',
                'mnist', 'fashion_mnist', 'cifar10', 'cifar100'):
@@ -21,37 +29,64 @@ def test_every_required_dataset_is_registered():
     assert DATASETS.meta(name).get('description')
 
 
+def _check_record(name, info, src, r, vocab_size):
+  ragged = getattr(src, 'ragged', ())
+  x, y = np.asarray(r['inputs']), np.asarray(r['targets'])
+  # Inputs: float32 features, or token ids (int32, or float32 holding integers) below the vocabulary size.
+  assert x.dtype in (np.float32, np.int32)
+  if 'inputs' in ragged:    # variable length: the first axis varies, the rest is info.input_shape's
+    assert x.ndim == len(info.input_shape) and x.shape[1:] == info.input_shape[1:] and len(x) >= 1
+  else:
+    assert x.shape == info.input_shape
+  assert np.isfinite(x).all()
+  if x.dtype == np.int32:
+    assert 0 <= x.min() and x.max() < vocab_size
+  steps = info.input_shape[:1] if DATASETS.meta(name).get('per_step') else ()   # a target per time step
+  if info.task == 'classification':
+    assert y.dtype == np.int32 and y.min() >= 0 and y.max() < info.num_outputs
+    if 'targets' in ragged:
+      assert y.ndim == 1 and len(y) >= 1
+    elif not (steps or y.shape == x.shape):   # per step, or one target per input token (next character)
+      assert y.shape == ()
+    else:
+      assert y.shape == (steps or x.shape)
+  else:
+    assert y.dtype == np.float32 and y.shape == (*steps, info.num_outputs) and np.isfinite(y).all()
+
+
 @pytest.mark.parametrize('name', BUILTIN)
 def test_info_matches_the_records(name):
   ds = DATASETS.get(name)()
   info = ds.info
+  vocab = getattr(ds, 'vocabulary', None)
+  vocab_size = len(vocab) if vocab is not None else info.num_outputs
   assert info.name == name and info.task in ('classification', 'regression')
-  assert set(info.split_sizes) >= {'train', 'test'}
+  assert 'train' in info.split_sizes and ({'test', 'validation'} & set(info.split_sizes))
   for split, size in info.split_sizes.items():
     src = ds.source(split)
     assert len(src) == size > 0
-    r = src[size - 1]
-    assert r['inputs'].dtype == np.float32 and r['inputs'].shape == info.input_shape
-    if info.task == 'classification':
-      assert isinstance(r['targets'], np.int32) and r['targets'].shape == ()
-      y = np.asarray(src.targets)
-      assert y.min() >= 0 and y.max() < info.num_outputs
-    else:
-      assert r['targets'].dtype == np.float32 and r['targets'].shape == (info.num_outputs,)
-    x, y = arrays(ds, split)
-    assert np.isfinite(x).all() and np.isfinite(y).all()
+    for i in (0, size - 1):
+      _check_record(name, info, src, src[i], vocab_size)
+    refs = getattr(src, 'references', None)
+    if refs is not None and vocab is not None:   # references are the targets' text
+      assert vocab.decode(src[0]['targets']) == refs[0]
     b = src.get_batch(np.array([size - 1, 0]))
-    np.testing.assert_array_equal(b['inputs'][0], r['inputs'])
+    last = np.asarray(src[size - 1]['inputs'])
+    np.testing.assert_array_equal(b['inputs'][0][:len(last)], last)
   with pytest.raises(UserError, match='no split'):
-    ds.source('validation')
+    ds.source('no_such_split')
 
 
 @pytest.mark.parametrize('name', BUILTIN)
 def test_deterministic(name):
   a, b = DATASETS.get(name)(), DATASETS.get(name)()
+  assert a.info == b.info
   for split in a.info.split_sizes:
-    for u, v in zip(arrays(a, split), arrays(b, split)):
-      np.testing.assert_array_equal(u, v)
+    fa, fb = fields(a, split), fields(b, split)
+    assert fa.keys() == fb.keys()
+    for k in fa:
+      for u, v in zip(fa[k], fb[k]):
+        np.testing.assert_array_equal(u, v)
 
 
 def test_records_are_read_only():

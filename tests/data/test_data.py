@@ -8,28 +8,6 @@ from jaxdl import data
 from jaxdl.errors import UserError
 from jaxdl.registry import DATASETS
 
-BUILTIN = [n for n in DATASETS.names() if not DATASETS.meta(n).get('stock')]
-
-
-@pytest.mark.parametrize('name', BUILTIN)
-def test_builtin_datasets_shapes_and_determinism(name):
-  ds = data.get_dataset({'name': name})
-  info = ds.info
-  for split, n in info.split_sizes.items():
-    src = ds.source(split)
-    assert len(src) == n > 0
-    rec = src[0]
-    assert rec['inputs'].shape == info.input_shape and rec['inputs'].dtype == np.float32
-    if info.task == 'classification':
-      assert rec['targets'].dtype == np.int32 and 0 <= rec['targets'] < info.num_outputs
-    else:
-      assert rec['targets'].shape == (info.num_outputs,)
-  data._CACHE.clear()
-  again = data.get_dataset({'name': name}).source('train')
-  np.testing.assert_array_equal(again.get_batch(np.arange(len(again)))['inputs'],
-                                ds.source('train').get_batch(np.arange(len(again)))['inputs'])
-
-
 def test_toy_regression_follows_the_notes():
   x, y = data.split_arrays(data.get_dataset({'name': 'toy_regression'}), 'train')
   assert x.shape == (30, 1)
