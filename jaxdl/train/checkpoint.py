@@ -139,6 +139,11 @@ class Checkpointer:
     self._in_flight = step
 
   def _write_error(self, step, e) -> UserError:
+    from jaxdl.train import sharding  # pylint: disable=g-import-not-at-top
+    if sharding.is_peer_failure(e) or jax.process_count() > 1:
+      # A save is collective: a peer that died mid-save fails it here. Give the watchdog its time to name the
+      # process that went away (it stops this one with that line); if all are alive, it is the filesystem.
+      sharding.peer_failure(e)
     return UserError(f'cannot write checkpoint {step} in {str(self.directory)!r} ({first_line(e)})',
                      'a writable workdir with free space',
                      'fix the permissions or free some space, then rerun the same command: it resumes from the '
