@@ -262,10 +262,10 @@ def espeak_splits(language: str, num_sentences: int, num_validation_sentences: i
   return {'train': rest[:num_sentences] if num_sentences else rest, 'validation': val, 'test': test}
 
 
-# stock=True keeps it out of the fixed-shape built-in dataset tests (it is ragged, needs the optional [speech]
-# extra and takes ~1 min the first time); tests/data/test_speech_data.py tests it.
+# synthesized=True: built on this machine by a speech engine (the optional [speech] extra; ~1 min the first time,
+# then cached); the generic built-in dataset tests leave it to tests/data/test_speech_data.py, which builds it small.
 @DATASETS.register('espeak_speech', source='built-in: pydoc sentences (or a French grammar) spoken by eSpeak NG',
-                   stock=True, description='synthetic speech, log-mel inputs [T, F], character targets; held-out '
+                   synthesized=True, description='synthetic speech, log-mel inputs [T, F], character targets; held-out '
                                            'sentences and speakers (needs the [speech] extra)')
 def espeak_speech(*, language: str = 'en', num_sentences: int = 0, num_validation_sentences: int = 60,
                   num_test_sentences: int = 100, copies: int = 3, voices: tuple = (), heldout_voices: tuple = (),
