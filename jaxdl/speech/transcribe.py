@@ -76,7 +76,7 @@ def load_speech_run(workdir: str, checkpoint: str = 'latest') -> SpeechRun:
   from jaxdl.data import DatasetInfo  # pylint: disable=g-import-not-at-top
   from jaxdl.models import build_model  # pylint: disable=g-import-not-at-top
   from jaxdl.optim import build_optimizer  # pylint: disable=g-import-not-at-top
-  from jaxdl.train.checkpoint import Checkpointer, UnreadableCheckpoint  # pylint: disable=g-import-not-at-top
+  from jaxdl.train.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
   from jaxdl.train.state import create_train_state  # pylint: disable=g-import-not-at-top
   path = pathlib.Path(workdir)
   cfg, front, vocab = speech_config(workdir)
@@ -95,26 +95,7 @@ def load_speech_run(workdir: str, checkpoint: str = 'latest') -> SpeechRun:
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
   ckpt = Checkpointer(path / 'checkpoints', read_only=True)
   try:
-    steps = ckpt.all_steps()
-    if not steps:
-      raise UserError(f'no checkpoints in {str(path)!r}', 'a workdir written by `jaxdl train`', 'train it first')
-    if checkpoint in ('latest', 'best'):
-      step, state, _, meta = ckpt.restore_latest(abstract, fits="the run's config")
-      best = meta.get('best', {}).get('step')
-      if checkpoint == 'best' and best not in (None, step):
-        step, state = best, ckpt.restore(best, abstract)[0]
-    else:
-      try:
-        step = int(checkpoint)
-      except ValueError:
-        step = None
-      if step not in steps:
-        raise UserError(f'--checkpoint={checkpoint} is not in {str(path)!r}',
-                        'latest, best or one of the steps ' + ', '.join(map(str, steps)), 'pick one of those')
-      state = ckpt.restore(step, abstract)[0]
-  except UnreadableCheckpoint as e:
-    raise UserError(f'checkpoint {checkpoint} of {str(path)!r} does not restore ({e})',
-                    'a checkpoint written by `jaxdl train`', 'pick another --checkpoint') from None
+    step, state = ckpt.restore_selected(checkpoint, abstract, fits="the run's config")
   finally:
     ckpt.manager.close()
   variables = {'params': state.params, **(state.model_state or {})}

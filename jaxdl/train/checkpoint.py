@@ -181,6 +181,32 @@ class Checkpointer:
         raise UnreadableCheckpoint('its arrays do not match the checksums saved with them (damaged data)')
     return state, data, meta
 
+  def restore_selected(self, checkpoint: str, abstract_state, *, fits: str = 'this config') -> tuple[int, Any]:
+    """(step, state) of `checkpoint`: 'latest' (the newest that restores), 'best' (by train.best_metric) or a
+    step number, as `jaxdl eval --checkpoint` and `jaxdl transcribe --checkpoint` take it; UserError otherwise."""
+    where = str(self.directory.parent)
+    steps = self.all_steps()
+    if not steps:
+      raise UserError(f'no checkpoints in {where!r}', 'a workdir written by `jaxdl train`',
+                      'train first, or point --workdir at a trained run')
+    if checkpoint in ('latest', 'best'):
+      step, state, _, meta = self.restore_latest(abstract_state, fits=fits)
+      best = meta.get('best', {}).get('step')
+      if checkpoint == 'latest' or best in (None, step):
+        return step, state
+      step = best
+    else:
+      step = int(checkpoint) if str(checkpoint).isdigit() else None
+      if step not in steps:
+        raise UserError(f'--checkpoint={checkpoint} is not in {where!r}',
+                        'latest, best or one of the steps ' + ', '.join(map(str, steps)), 'pick one of those')
+    try:
+      return step, self.restore(step, abstract_state)[0]
+    except UnreadableCheckpoint as e:
+      raise UserError(f'checkpoint {step} in {where!r} does not restore ({e})',
+                      f'a checkpoint written by `jaxdl train` with {fits}',
+                      'pick another --checkpoint, or the config the run was started with') from e
+
   def restore_latest(self, abstract_state, *, fits: str = 'this config') -> tuple[int, Any, dict, dict] | None:
     """The newest checkpoint that restores: (step, state, data, meta), or None if there are no checkpoints.
 

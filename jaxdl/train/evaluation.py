@@ -11,9 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxdl import data as data_lib
-from jaxdl.errors import UserError
 from jaxdl.train import sharding
-from jaxdl.train.checkpoint import UnreadableCheckpoint
 from jaxdl.train.generation import generation_metrics
 from jaxdl.train.state import TrainState, params_fingerprint
 
@@ -43,36 +41,9 @@ def evaluate_checkpoint(config, workdir: str | os.PathLike, checkpoint: str = 'l
   s = TrainSetup(config)
   ckpt = s.checkpointer(workdir, read_only=True)
   try:
-    steps = ckpt.all_steps()
-    if not steps:
-      raise UserError(f'no checkpoints in {str(workdir)!r}', 'a workdir written by `jaxdl train`',
-                      'train first, or point --workdir at a trained run')
-    if checkpoint in ('latest', 'best'):
-      step, state, _, meta = ckpt.restore_latest(s.abstract_state, fits='the config given')
-      best = meta.get('best', {}).get('step')
-      if checkpoint == 'best' and best not in (None, step):
-        step = best
-        state = _restore(ckpt, step, s.abstract_state, workdir)
-    else:
-      try:
-        step = int(checkpoint)
-      except ValueError:
-        step = None
-      if step not in steps:
-        raise UserError(f'--checkpoint={checkpoint} is not in {str(workdir)!r}',
-                        'latest, best or one of the steps ' + ', '.join(map(str, steps)), 'pick one of those')
-      state = _restore(ckpt, step, s.abstract_state, workdir)
+    step, state = ckpt.restore_selected(checkpoint, s.abstract_state, fits='the config given')
   finally:
     ckpt.close()
   metrics = s.evaluate(state, split)
   return {'step': step, 'split': split or config.data.get('eval_split', 'test'), 'eval': metrics,
           'params_fingerprint': params_fingerprint(state.params)}
-
-
-def _restore(ckpt, step, abstract_state, workdir):
-  try:
-    return ckpt.restore(step, abstract_state)[0]
-  except UnreadableCheckpoint as e:
-    raise UserError(f'checkpoint {step} in {str(workdir)!r} does not restore ({e})',
-                    'a checkpoint written by `jaxdl train` with this config',
-                    'pick another --checkpoint, or the config the run was started with') from e
