@@ -11,7 +11,6 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import subprocess
 import sys
 
@@ -51,13 +50,8 @@ def assert_one_line_error(code: int, err: str, needle: str) -> str:
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
-  """Runs in tmp_path (a stray relative path writes nowhere else); SIGTERM handling restored after each case."""
+  """Runs in tmp_path (a stray relative path writes nowhere else); conftest restores SIGTERM handling."""
   monkeypatch.chdir(tmp_path)
-  previous = signal.getsignal(signal.SIGTERM)
-  yield
-  preemption.disarm()
-  preemption.reset()
-  signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope='module')

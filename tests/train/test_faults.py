@@ -30,15 +30,6 @@ ARGS = [f'--config={REPO / "experiments" / "mlp_digits.py"}', '--config.model.hi
         '--config.train.log_every=5', '--config.train.eval_every=20', '--config.train.checkpoint_every=10']
 
 
-@pytest.fixture(autouse=True)
-def _restore_sigterm():
-  previous = signal.getsignal(signal.SIGTERM)
-  yield
-  preemption.disarm()
-  preemption.reset()
-  signal.signal(signal.SIGTERM, previous)
-
-
 @pytest.fixture(scope='module')
 def reference(tmp_path_factory):
   """The uninterrupted run: (workdir, params fingerprint)."""
