@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -30,7 +31,8 @@ from jaxdl.errors import UserError
 DEFAULT_INIT_TIMEOUT_S = 60
 DEFAULT_HEARTBEAT_TIMEOUT_S = 20
 EXIT_PEER_LOST = 2
-_state: dict = {'initialized': False, 'watchdog': None}
+SHUTDOWN_TIMEOUT_S = 300   # jax's default: how long jax's shutdown barrier waits for every process
+_state: dict = {'initialized': False, 'watchdog': None, 'service': None}
 
 
 def multiprocess_env(env=None) -> bool:
@@ -124,6 +126,49 @@ def _coordinator(args: dict) -> str:
     return SlurmCluster.get_coordinator_address(None, os.environ.get('JAX_COORDINATOR_PORT'))
   except Exception:  # noqa: BLE001
     return 'the first node of the job'
+
+
+def _start_service(args: dict) -> subprocess.Popen | None:
+  """Process 0 starts jax.distributed's coordination service as a child (`jaxdl.train.coordination`), so that it
+  outlives process 0. None where the address is unknown here (jax then runs the service in this process)."""
+  address = _coordinator(args) if args['coordinator_address'] or os.environ.get('SLURM_STEP_NODELIST') else None
+  if not address or ':' not in address:
+    return None
+  bind = os.environ.get('JAX_COORDINATOR_BIND_ADDRESS', '[::]:' + address.rsplit(':', 1)[1])
+  proc = subprocess.Popen([sys.executable, '-m', 'jaxdl.train.coordination', bind, str(args['num_processes']),
+                           str(args['heartbeat_timeout_seconds']), str(SHUTDOWN_TIMEOUT_S),
+                           str(args['heartbeat_timeout_seconds'] + 5)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+  line = proc.stdout.readline().strip()
+  if line != 'ready':
+    proc.kill()
+    raise UserError(f'the jax.distributed coordination service could not start on {bind}: '
+                    f'{line.removeprefix("error: ") or "it exited with status " + str(proc.wait())}',
+                    'a free port on the first node', 'set JAX_COORDINATOR_ADDRESS (or JAX_COORDINATOR_PORT on SLURM) '
+                    'to a free port')
+  return proc
+
+
+def _release_service(finished: bool) -> None:
+  """Process 0 leaves: `done` after jax's shutdown barrier (the service stops at once), else the service stays up
+  long enough for the other processes to name process 0."""
+  proc, _state['service'] = _state['service'], None
+  if proc is None:
+    return
+  try:
+    if finished:
+      proc.stdin.write('done\n')
+    proc.stdin.close()
+  except OSError:
+    pass
+
+
+def _shutdown_at_exit() -> None:
+  """A normal exit: jax's shutdown barrier (every process finished), then the service is let go."""
+  try:
+    jax.distributed.shutdown()
+  finally:
+    _release_service(finished=True)
 
 
 def _fail(message: str) -> None:
@@ -224,10 +269,21 @@ def maybe_initialize_distributed() -> None:
     if not joined.wait(init_s):
       _fail(_init_timed_out(args, init_s))
   threading.Thread(target=init_watchdog, name='jaxdl-init-watchdog', daemon=True).start()
+  if args['process_id'] == 0:
+    try:
+      _state['service'] = _start_service(args)
+    except UserError:
+      joined.set()
+      raise
+    if _state['service'] is not None:   # jax's own service, in this process, listens on a spare port, unused
+      args = dict(args, coordinator_address=_coordinator(args), coordinator_bind_address='127.0.0.1:0')
   try:
     jax.distributed.initialize(**{k: v for k, v in args.items() if v is not None})
   except Exception as e:  # noqa: BLE001 — e.g. an address that does not resolve
     joined.set()
+    if _state['service'] is not None:
+      _state['service'].kill()
+      _state['service'] = None
     raise UserError(f'jax.distributed could not start process {args["process_id"]} of {args["num_processes"]}: '
                     f'{str(e).splitlines()[0] if str(e) else type(e).__name__}', 'a reachable coordinator',
                     'check JAX_COORDINATOR_ADDRESS or the SLURM allocation') from e
@@ -235,6 +291,7 @@ def maybe_initialize_distributed() -> None:
   from jax._src import distributed as jax_distributed  # pylint: disable=g-import-not-at-top
   _state['watchdog'] = _Watchdog(jax_distributed.global_state.client, args['process_id'], args['num_processes'],
                                  beat_s)
+  atexit.register(_shutdown_at_exit)
   atexit.register(_state['watchdog'].finish)   # runs before jax's own shutdown (atexit is last-in, first-out)
 
 
@@ -272,7 +329,7 @@ def leave(code: int, exc: BaseException | None = None) -> None:
     return
   if code == 75:
     dog.finish()
-    jax.distributed.shutdown()
+    _shutdown_at_exit()
   else:
     dog.stop.set()
     if exc is not None:

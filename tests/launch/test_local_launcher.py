@@ -100,22 +100,77 @@ def test_a_missing_peer_is_named_within_the_init_timeout(tmp_path, rank):
   assert took < 30   # start-up (imports) + 3 s; was: SIGABRT after 300 s
 
 
-def test_a_peer_killed_mid_run_is_named_within_the_heartbeat_timeout(tmp_path):
+@pytest.mark.parametrize('killed', [1, 0])
+def test_a_peer_killed_mid_run_is_named_within_the_heartbeat_timeout(tmp_path, killed):
+  # killed = 0: the process that started jax.distributed's coordination service. The service runs in a child of
+  # its own (jaxdl.train.coordination), so it outlives process 0; was: the others aborted at once (SIGABRT, C++
+  # stack, "another task died") without naming it.
   port = free_port()
   w = tmp_path / 'w'
   ranks = [start_rank(r, 2, port, w, steps=100000, JAXDL_DIST_HEARTBEAT_TIMEOUT='3') for r in range(2)]
+  survivor = ranks[1 - killed]
   try:
     t0 = time.time()
     while not ((w / 'metrics.jsonl').exists() and '"train"' in (w / 'metrics.jsonl').read_text()):
-      assert time.time() - t0 < 120 and ranks[0].poll() is None, ranks[0].communicate()[1][-3000:]
+      assert time.time() - t0 < 120 and survivor.poll() is None, survivor.communicate()[1][-3000:]
       time.sleep(0.2)
-    ranks[1].kill()
+    ranks[killed].kill()
     t_kill = time.time()
-    _, err = ranks[0].communicate(timeout=60)
+    _, err = survivor.communicate(timeout=60)
     took = time.time() - t_kill
   finally:
     for r in ranks:
       r.kill()
-  assert ranks[0].returncode == 2, err[-3000:]
-  assert 'process 1 of 2 stopped responding' in one_line_error(err)
+  assert survivor.returncode == 2, err[-3000:]
+  assert f'process {killed} of 2 stopped responding' in one_line_error(err)
   assert took < 3 + 10   # the heartbeat timeout plus a margin; was: SIGABRT after about 90 s
+
+
+# ------------------------------------------------------------------------- the coordination service's own process
+def _service(bind: str, grace: str = '30'):
+  return subprocess.Popen([sys.executable, '-m', 'jaxdl.train.coordination', bind, '2', '10', '5', grace],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+
+
+def test_the_coordination_service_stops_after_done_and_waits_when_process_0_is_gone():
+  finished = _service(f'127.0.0.1:{free_port()}')
+  died = _service(f'127.0.0.1:{free_port()}', grace='3')
+  try:
+    for p in (finished, died):
+      assert p.stdout.readline().strip() == 'ready'
+    finished.stdin.write('done\n')
+    finished.stdin.close()
+    died.stdin.close()              # process 0 went away without `done`
+    t0 = time.time()
+    assert finished.wait(timeout=30) == 0
+    assert died.poll() is None      # still serving the others, so that their watchdogs can name process 0
+    assert died.wait(timeout=30) == 0 and time.time() - t0 >= 2
+  finally:
+    for p in (finished, died):
+      p.kill()
+
+
+def test_the_coordination_service_reports_a_port_it_cannot_bind():
+  s = socket.socket()
+  s.bind(('127.0.0.1', 0))
+  s.listen()
+  p = _service(f'127.0.0.1:{s.getsockname()[1]}')
+  try:
+    assert p.stdout.readline().startswith('error: ') and p.wait(timeout=30) == 2
+  finally:
+    p.kill()
+    s.close()
+
+
+def test_a_coordinator_port_in_use_is_one_line(tmp_path):
+  s = socket.socket()
+  s.bind(('127.0.0.1', 0))
+  s.listen()
+  p = start_rank(0, 2, s.getsockname()[1], tmp_path / 'w')
+  try:
+    _, err = p.communicate(timeout=120)
+  finally:
+    s.close()
+  assert p.returncode == 2, err[-3000:]
+  assert 'coordination service could not start on' in one_line_error(err)
+  assert not (tmp_path / 'w').exists()
