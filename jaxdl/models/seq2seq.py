@@ -18,6 +18,9 @@ right — that predicts `targets` = the target tokens + EOS:
 `teacher_forcing` < 1: scheduled sampling (Bengio et al. 2015) with a constant probability ε of feeding the true
 previous token, the two-pass approximation (Duckworth et al. 2019): a first teacher-forced pass (no gradient) gives
 the model's own greedy tokens, which replace each true input with probability 1 − ε in the second pass.
+`teacher_forcing_decay` 'linear' / 'exponential' / 'inverse_sigmoid': ε_i decays with the training step i (the
+trainer passes it: `takes_step`) by jaxdl.text.sampling.teacher_forcing_probability(i, decay, k=decay_k,
+c=decay_c, epsilon=teacher_forcing's floor ε for 'linear'): Bengio et al. 2015, §2.4.
 `init_scale` = s > 0 draws EVERY parameter from U(−s, s) (Sutskever: 0.08); otherwise PyTorch's defaults.
 
 `transformer_seq2seq` (Vaswani et al. 2017) wraps jaxdl.nn.transformer.Transformer (padding masks from the batch's
@@ -121,14 +124,20 @@ class Seq2Seq(nn.Module):
   attention_features: int | None = None     # additive score's hidden size (None: hidden_size)
   init_scale: float | None = None           # U(−s, s) for every parameter (Sutskever: 0.08); None: PyTorch's
   dropout: float = 0.0                      # between stacked LSTM layers
-  teacher_forcing: float = 1.0              # scheduled sampling's ε (1: plain teacher forcing)
+  teacher_forcing: float = 1.0              # scheduled sampling's ε (1: plain teacher forcing); floor if 'linear'
+  teacher_forcing_decay: str = 'none'       # 'none' (constant ε), 'linear', 'exponential', 'inverse_sigmoid'
+  decay_k: float = 1.0                      # the decay's k (Bengio et al. 2015, §2.4)
+  decay_c: float = 0.0                      # the linear decay's slope c
   max_decode_length: int = 32               # generate's limit when config.decode.max_length = 0
   two_bias: bool = False
 
   batch_keys = ('inputs_paddings', 'decoder_inputs')
+  takes_step = True                          # the trainer passes `step` (scheduled sampling's decay)
 
   def __post_init__(self):
     super().__post_init__()
+    if self.teacher_forcing_decay != 'none':   # the options' one check, at build time
+      self._teacher_forcing(0)
     if self.attention not in ATTENTIONS:
       raise UserError(f'config.model.attention={self.attention!r} for seq2seq', f'one of {ATTENTIONS}',
                       'fix --config.model.attention')
@@ -190,18 +199,29 @@ class Seq2Seq(nn.Module):
     logits, weights = self._output(s, memory, valid)
     return logits, weights, carries
 
-  def __call__(self, inputs, inputs_paddings=None, decoder_inputs=None, train: bool = False):
+  def _teacher_forcing(self, step):
+    """ε at training step `step`: the probability of feeding the true previous token."""
+    if self.teacher_forcing_decay == 'none':
+      return self.teacher_forcing
+    floor = self.teacher_forcing if self.teacher_forcing < 1.0 else 0.0
+    return sampling.teacher_forcing_probability(step, self.teacher_forcing_decay, k=self.decay_k,
+                                                c=self.decay_c or None, epsilon=floor)
+
+  def __call__(self, inputs, inputs_paddings=None, decoder_inputs=None, train: bool = False, step=None):
     memory, carries, valid = self.encode(inputs, inputs_paddings, train)
     if decoder_inputs is None:
       decoder_inputs = jnp.full((memory.shape[0], 1), BOS, jnp.int32)
     decoder_inputs = decoder_inputs.astype(jnp.int32)
-    if train and self.teacher_forcing < 1.0:
+    decays = self.teacher_forcing_decay != 'none'
+    if train and (self.teacher_forcing < 1.0 or decays):
+      if decays and step is None:
+        raise ValueError('a decaying teacher-forcing probability needs the training step (step=...)')
       # scheduled sampling, two passes (Duckworth et al. 2019): the model's own greedy tokens replace the true
       # previous tokens with probability 1 − ε (never the BOS at t = 0)
       first, _, _ = self._decode(decoder_inputs, carries, memory, valid, train)
       own = jnp.argmax(jax.lax.stop_gradient(first), -1).astype(jnp.int32)
       own = jnp.concatenate([decoder_inputs[:, :1], own[:, :-1]], 1)
-      keep = jax.random.bernoulli(self.make_rng('dropout'), self.teacher_forcing, decoder_inputs.shape)
+      keep = jax.random.bernoulli(self.make_rng('dropout'), self._teacher_forcing(step), decoder_inputs.shape)
       keep = keep | (jnp.arange(decoder_inputs.shape[1]) == 0)[None]
       decoder_inputs = jnp.where(keep, decoder_inputs, own)
     logits, _, _ = self._decode(decoder_inputs, carries, memory, valid, train)

@@ -21,10 +21,14 @@ from jaxdl.nn.precision import cast_floating
 from jaxdl.train.state import TrainState
 
 
-def model_kwargs(model, batch: dict) -> dict:
+def model_kwargs(model, batch: dict, step=None) -> dict:
   """The batch fields a model takes besides its inputs, as keyword arguments: those named in its `batch_keys`
-  class attribute (e.g. ('inputs_paddings',) for a padded sequence model, or the decoder's teacher-forced inputs)."""
-  return {k: batch[k] for k in getattr(model, 'batch_keys', ())}
+  class attribute (e.g. ('inputs_paddings',) for a padded sequence model, or the decoder's teacher-forced inputs),
+  and in training the step, `step=`, to a model that declares `takes_step` (e.g. scheduled sampling's decay)."""
+  kwargs = {k: batch[k] for k in getattr(model, 'batch_keys', ())}
+  if step is not None and getattr(model, 'takes_step', False):
+    kwargs['step'] = step
+  return kwargs
 
 
 def weighted_means(per_example: dict, mask=None) -> tuple[dict, jax.Array]:
@@ -82,9 +86,9 @@ def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, 
   """
   tx = optax.with_extra_args_support(tx)
 
-  def loss_and_metrics(params, model_state, batch, rng):
+  def loss_and_metrics(params, model_state, batch, rng, step):
     outputs, new_model_state = _apply(model, params, model_state, batch['inputs'], True, rng, compute_dtype,
-                                      model_kwargs(model, batch))
+                                      model_kwargs(model, batch, step))
     sums, count = weighted_means(loss_fn(outputs, batch))
     metrics = {k: v / jnp.maximum(count, 1e-9) for k, v in sums.items()}
     total = metrics['loss']
@@ -101,7 +105,7 @@ def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, 
       aug_rng, rng = jax.random.split(rng)
       batch = augment_fn(aug_rng, batch)
     if grad_accum_steps == 1:
-      (_, (metrics, model_state)), grads = grad_fn(state.params, state.model_state, batch, rng)
+      (_, (metrics, model_state)), grads = grad_fn(state.params, state.model_state, batch, rng, state.step)
     else:
       # Micro-batch i takes every k-th example of each device's shard, so no data moves between devices.
       k = grad_accum_steps
@@ -110,7 +114,7 @@ def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, 
       def body(carry, inp):
         grads_acc, model_state = carry
         i, mb = inp
-        (_, (m, model_state)), g = grad_fn(state.params, model_state, mb, jax.random.fold_in(rng, i))
+        (_, (m, model_state)), g = grad_fn(state.params, model_state, mb, jax.random.fold_in(rng, i), state.step)
         return (jax.tree.map(jnp.add, grads_acc, g), model_state), m
 
       zeros = jax.tree.map(jnp.zeros_like, state.params)

@@ -191,3 +191,30 @@ def test_scheduled_sampling_feeds_the_models_own_tokens(att):
 
   out, ref = both(v)
   np.testing.assert_allclose(np.asarray(out), np.asarray(ref), rtol=1e-5, atol=1e-6)
+
+
+def test_scheduled_sampling_decays_with_the_step_the_trainer_passes(att):
+  """teacher_forcing_decay: ε_i = k^i (exponential) — at step 0 plain teacher forcing, at a late step the model's own
+  tokens everywhere; the train step passes `step` to a model that takes it."""
+  from jaxdl.train.step import model_kwargs
+  m, v = att
+  x, pads, d = _batch()
+  ss = m.clone(teacher_forcing_decay='exponential', decay_k=0.5)
+  kw = model_kwargs(ss, {'inputs_paddings': pads, 'decoder_inputs': d}, step=jnp.int32(0))
+  assert set(kw) == {'inputs_paddings', 'decoder_inputs', 'step'}
+  assert 'step' not in model_kwargs(ss, {'inputs_paddings': pads, 'decoder_inputs': d})   # eval: no step
+
+  @jax.jit
+  def run(v, step):
+    return ss.apply(v, x, pads, d, train=True, step=step, rngs={'dropout': jax.random.key(3)})
+
+  own = jnp.argmax(m.apply(v, x, pads, d), -1).astype(jnp.int32)
+  fed = jnp.concatenate([jnp.asarray(d[:, :1]), own[:, :-1]], 1)
+  np.testing.assert_allclose(np.asarray(run(v, 0)), np.asarray(m.apply(v, x, pads, d)), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(run(v, 200)), np.asarray(m.apply(v, x, pads, fed)), rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match='training step'):
+    ss.apply(v, x, pads, d, train=True, rngs={'dropout': jax.random.key(3)})
+  with pytest.raises(UserError, match='0 < k < 1'):
+    m.clone(teacher_forcing_decay='exponential', decay_k=2.0)
+  with pytest.raises(UserError, match='slope c > 0'):
+    m.clone(teacher_forcing_decay='linear')
