@@ -54,8 +54,10 @@ def test_transformer_reverse_measures_at_reduced_size(tmp_path):
 def test_r11_measures_at_reduced_size(tmp_path):
   m = module('seq2seq_sutskever')
   ctx = reproduce_lib.Context(tmp_path, 'seq2seq_sutskever', quiet=True)
-  r = m.measure_r11(ctx, {k: _tiny(m.small_config(k == 'reversed')) for k in ('forward', 'reversed')})
+  configs = {k: _tiny(m.small_config(k == 'reversed')) for k in ('forward', 'reversed')}
+  r = m.measure_r11(ctx, {**configs, 'transformer': _tiny(m.transformer_config())})
   assert r.id == 'R11' and r.status in ('pass', 'fail') and 'perplexity' in r.measured
+  assert 'transformer (441,920 params)' in r.note
 
 
 @pytest.mark.slow
