@@ -106,7 +106,7 @@ def test_long_range_reproduce_at_reduced_size(tmp_path, monkeypatch):
 def test_sequential_digits_reproduce_at_reduced_size(tmp_path, monkeypatch):
   s = module('sequential_digits')
   monkeypatch.setattr(s, 'CELLS', ())                          # the bidirectional LSTM only
-  monkeypatch.setattr(s, 'MODES', ('rows',))
+  monkeypatch.setattr(s, 'MODES', ('rows28',))
   monkeypatch.setattr(s, 'NUM_STEPS', 3)
   r = check_result(s.reproduce(ctx_for(tmp_path, 'sequential_digits')), 'R8')
   assert r.status == 'fail' and 'bi-lstm' in r.measured
