@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from jaxdl.config import base_config
 from jaxdl.reproduce import Claim, ClaimResult, verdict
+from jaxdl.speech.recipe import ds2_recipe
 
 LAB_COUNTS = {'conv1': 14_464, 'conv2': 236_576, 'gru': 64_929_792, 'linear': 90_156, 'total': 65_271_116}
 BATCH = 32
@@ -48,22 +49,7 @@ def get_config():
   c.data.hop_ms = 15.0
   c.data.train_split = 'train'
   c.data.eval_split = 'dev'
-  c.data.sorta_grad = True
-  c.loss.name = 'ctc'
-  c.optimizer.name = 'nesterov'
-  c.optimizer.momentum = 0.99
-  c.optimizer.learning_rate = 1e-4
-  c.optimizer.schedule = 'step'
-  c.optimizer.schedule_kwargs = {'step_size': STEPS_PER_EPOCH, 'gamma': 0.8}
-  c.optimizer.clip_global_norm = 400.0
-  c.train.batch_size = BATCH
-  c.train.num_steps = EPOCHS * STEPS_PER_EPOCH
-  c.train.eval_every = STEPS_PER_EPOCH
-  c.train.checkpoint_every = STEPS_PER_EPOCH
-  c.train.log_every = 50
-  c.train.best_metric = 'cer'
-  c.train.best_mode = 'min'
-  c.decode.metrics = ('cer', 'wer')
+  ds2_recipe(c, steps_per_epoch=STEPS_PER_EPOCH, epochs=EPOCHS, batch_size=BATCH, best_metric='cer')
   return c
 
 

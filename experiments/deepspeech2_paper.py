@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from jaxdl.config import base_config
 from jaxdl.reproduce import Claim, ClaimResult, verdict
+from jaxdl.speech.recipe import ds2_recipe
 
 TRAIN_UTTERANCES = 28_539          # LibriSpeech train-clean-100
 BATCH = 32
@@ -56,22 +57,7 @@ def get_config():
   c.data.n_mels = 80
   c.data.window_ms = 20.0
   c.data.hop_ms = 10.0
-  c.data.sorta_grad = True                         # DS2 §3.1 SortaGrad: epoch 0 shortest first
-  c.loss.name = 'ctc'
-  c.optimizer.name = 'nesterov'
-  c.optimizer.momentum = 0.99
-  c.optimizer.learning_rate = 1e-4
-  c.optimizer.schedule = 'step'                    # × 0.8 at every epoch
-  c.optimizer.schedule_kwargs = {'step_size': STEPS_PER_EPOCH, 'gamma': 0.8}
-  c.optimizer.clip_global_norm = 400.0
-  c.train.batch_size = BATCH
-  c.train.num_steps = EPOCHS * STEPS_PER_EPOCH
-  c.train.eval_every = STEPS_PER_EPOCH
-  c.train.checkpoint_every = STEPS_PER_EPOCH
-  c.train.log_every = 50
-  c.train.best_metric = 'wer'
-  c.train.best_mode = 'min'
-  c.decode.metrics = ('cer', 'wer')
+  ds2_recipe(c, steps_per_epoch=STEPS_PER_EPOCH, epochs=EPOCHS, batch_size=BATCH, best_metric='wer')
   c.decode.beam_width = 1
   return c
 
