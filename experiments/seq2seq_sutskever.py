@@ -8,7 +8,11 @@ Preset:     get_config() is the paper's model (`seq2seq`, num_layers 4, hidden_s
             src_vocab_size 160,000, num_outputs 80,000, init_scale 0.08, reverse_source) and optimiser (SGD 0.7,
             global-norm clip 5, batch 128); its parameters are counted with jax.eval_shape (nothing allocated):
               jaxdl summary --config=experiments/seq2seq_sutskever.py
-            Training it on the date task is possible but pointless (the vocabularies are WMT's).
+            Training it on the date task is possible but pointless (the vocabularies are WMT's); on WMT'14 En→Fr
+            (needs data: prepare TFDS `wmt14_translate/fr-en` as ArrayRecord once) it is
+              jaxdl train --config=experiments/seq2seq_sutskever.py --workdir=runs/wmt --config.data.name=translation_tfds
+            (the built-in word vocabulary joins the 160k source and 80k target words: set src_vocab_size/num_outputs
+            to its size, which the run prints).
 R11:        `small_config(reverse)`: the same architecture at toy size — 2 × LSTM(128), 32-d embeddings, the date
             task's 61-symbol character vocabulary, U(−0.08, 0.08), clip 5 — trained with Adam 3e-3 (SGD 0.7 at this
             size and budget is slower to start), with and without reversing the source; test perplexity

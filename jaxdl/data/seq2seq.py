@@ -10,6 +10,12 @@ sequences"; Sutskever et al. 2014; Bahdanau et al. 2015), generated offline and 
   reverse order (the UvA deep-learning tutorial 6 task at 16 tokens over 10 symbols; order matters at every
   position). Test sequences never occur in training.
 
+* `translation_tfds` (stock, needs data): a TFDS translation set prepared as ArrayRecord (default
+  `wmt14_translate/fr-en`, Sutskever et al. 2014's WMT'14 English→French), read TF-free with `tfds.data_source`;
+  word level (punctuation split off), the `src_vocab_size` / `tgt_vocab_size` most frequent training words of each
+  side (Sutskever: 160,000 / 80,000) joined into the one vocabulary, others UNK; pairs longer than `max_length`
+  words dropped. BLEU is computed on the tokenized text (as Sutskever et al.'s tokenized BLEU).
+
 Each split is a `RaggedSource` (jaxdl.data.buckets) with ragged fields
   inputs          source ids (no BOS/EOS)
   targets         target ids + EOS                  (what the decoder predicts)
@@ -21,7 +27,9 @@ EOS 2, UNK 3) encodes both sides; `DatasetInfo.num_outputs` is its size.
 """
 from __future__ import annotations
 
+import collections
 import datetime
+import re
 
 import numpy as np
 
@@ -150,6 +158,58 @@ def reverse(*, num_train: int = 50000, num_test: int = 2000, min_length: int = 1
       pairs.append((s, s[::-1]))
     splits[split] = pairs
   return _dataset('reverse', splits, _vocab(symbols), multiple=1 if min_length == max_length else bucket_width)
+
+
+_WORDS = re.compile(r"\w+|[^\w\s]")
+
+
+def word_tokens(text: str) -> str:
+  """Words with punctuation split off, joined by single spaces ("Hello, world!" -> "Hello , world !")."""
+  return ' '.join(_WORDS.findall(text))
+
+
+def _top_words(texts, n: int) -> list[str]:
+  counts = collections.Counter(w for t in texts for w in t.split())
+  return [w for w, _ in counts.most_common(n)]
+
+
+@DATASETS.register('translation_tfds', source='TFDS translation set (prepare once; see jaxdl/data/stock.py)',
+                   stock=True, description='TFDS translation pairs via tfds.data_source (ArrayRecord), TF-free reads')
+def translation_tfds(*, tfds_name: str = 'wmt14_translate/fr-en', source_language: str = 'en',
+                     target_language: str = 'fr', splits: tuple = ('train', 'validation', 'test'), data_dir: str = '',
+                     src_vocab_size: int = 160000, tgt_vocab_size: int = 80000, max_length: int = 50,
+                     max_examples: int = 0) -> Dataset:
+  """Word-level pairs of a TFDS translation set; `max_examples` > 0 reads only the first ones of each split.
+  The first split is the training split (it makes the vocabulary and is exposed as 'train')."""
+  from jaxdl.data import stock  # pylint: disable=g-import-not-at-top
+  _check_int('src_vocab_size', src_vocab_size, 1)
+  _check_int('tgt_vocab_size', tgt_vocab_size, 1)
+  _check_int('max_length', max_length, 1)
+  _check_int('max_examples', max_examples, 0)
+  pairs = {}
+  for split in splits:
+    src = stock.load_split(tfds_name, split, data_dir, cache=False)._src
+    n = len(src) if not max_examples else min(max_examples, len(src))
+    out = []
+    for i in range(n):
+      rec = src[i]
+      if source_language not in rec or target_language not in rec:
+        raise UserError(f'{tfds_name} {split} record {i} has fields {sorted(rec)}',
+                        f'the languages {source_language!r} and {target_language!r}',
+                        'set --config.data.source_language / target_language to two of them')
+      a, b = (word_tokens(rec[k].decode('utf-8') if isinstance(rec[k], bytes) else str(rec[k]))
+              for k in (source_language, target_language))
+      if a and b and len(a.split()) <= max_length and len(b.split()) <= max_length:
+        out.append((a, b))
+    if not out:
+      raise UserError(f'{tfds_name} {split}: no pair of at most {max_length} words', 'non-empty pairs',
+                      'raise --config.data.max_length (or check the prepared data)')
+    pairs['train' if split == splits[0] else split] = out
+  train = pairs['train']
+  words = _top_words([a for a, _ in train], src_vocab_size)
+  seen = set(words)
+  words += [w for w in _top_words([b for _, b in train], tgt_vocab_size) if w not in seen]
+  return _dataset('translation_tfds', pairs, Vocabulary.from_tokens(words, 'word'))
 
 
 def encode_source(text: str, vocab: Vocabulary) -> np.ndarray:

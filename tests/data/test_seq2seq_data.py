@@ -107,3 +107,32 @@ def test_bad_input_is_one_line_exit_2(override, needle, capsys, tmp_path):
                    f'--workdir={tmp_path / "run"}', '--quiet'])
   err = capsys.readouterr().err.strip()
   assert code == 2 and len(err.splitlines()) == 1 and 'Traceback' not in err and needle in err, err
+
+
+def test_translation_tfds_reads_word_pairs_from_records(monkeypatch):
+  """TFDS translation records (bytes per language) -> word-level pairs; tfds itself is mocked (needs data here)."""
+  from jaxdl.data import seq2seq as s2s
+  from jaxdl.data import stock
+  records = {'train': [{'en': b'The cat sat.', 'fr': 'Le chat, assis.'.encode()},
+                       {'en': b'The dog sat.', 'fr': b'Le chien assis.'},
+                       {'en': b'a b c d e f g h', 'fr': b'too long source'}],
+             'test': [{'en': b'The bird sat.', 'fr': b'L oiseau assis.'}]}
+
+  class Split:
+    def __init__(self, recs):
+      self._src = recs
+  monkeypatch.setattr(stock, 'load_split', lambda name, split, data_dir='', cache=True: Split(records[split]))
+  ds = s2s.translation_tfds(splits=('train', 'test'), src_vocab_size=3, tgt_vocab_size=2, max_length=5)
+  v = ds.vocabulary
+  assert v.level == 'word' and v.tokens[-5:] == ['The', 'sat', '.', 'Le', 'assis']
+  assert len(v) == 4 + 3 + 2                       # the top 3 source and top 2 target words, joined
+  train = ds.source('train')
+  assert len(train) == 2 and train.references == ['Le chat , assis .', 'Le chien assis .']
+  ex = train[0]
+  assert list(ex['inputs']).count(3) == 1           # 'cat' is out of the vocabulary: UNK
+  np.testing.assert_array_equal(ex['inputs'], v.encode('The cat sat .'))
+  np.testing.assert_array_equal(ex['targets'], np.append(v.encode('Le chat , assis .'), v.eos_id))
+  assert ds.source('test').references == ['L oiseau assis .']
+  records['test'] = [{'de': b'x', 'en': b'y'}]
+  with pytest.raises(UserError, match="languages 'en' and 'fr'"):
+    s2s.translation_tfds(splits=('train', 'test'))
