@@ -10,9 +10,10 @@ Preset:     get_config() is the paper's model (`seq2seq`, num_layers 4, hidden_s
               jaxdl summary --config=experiments/seq2seq_sutskever.py
             Training it on the date task is possible but pointless (the vocabularies are WMT's); on WMT'14 En→Fr
             (needs data: prepare TFDS `wmt14_translate/fr-en` as ArrayRecord once) it is
-              jaxdl train --config=experiments/seq2seq_sutskever.py --workdir=runs/wmt --config.data.name=translation_tfds
-            (the built-in word vocabulary joins the 160k source and 80k target words: set src_vocab_size/num_outputs
-            to its size, which the run prints).
+              jaxdl train --config=experiments/seq2seq_sutskever.py --workdir=runs/wmt --config.data.name=translation_tfds \
+                --config.model.src_vocab_size=240004 --config.model.num_outputs=240004
+            (the dataset's one word vocabulary joins the 160k source and 80k target words, at most 240,004 ids with
+            the specials: both embeddings and the softmax must cover it).
 R11:        `small_config(reverse)`: the same architecture at toy size — 2 × LSTM(128), 32-d embeddings, the date
             task's 61-symbol character vocabulary, U(−0.08, 0.08), clip 5 — trained with Adam 3e-3 (SGD 0.7 at this
             size and budget is slower to start), with and without reversing the source; test perplexity
