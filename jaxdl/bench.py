@@ -15,6 +15,16 @@ stands for several workloads: `jaxdl bench cnn` = cnn_small, lenet5, resnet20 (t
 inputs (batch 32 × 60 characters) and one target per step; twins built from nn.LSTM / nn.GRU (`tokens=True`).
 `ds2_small` is the DeepSpeech2 CTC step (200 frames × 80 features, full-length synthetic utterances, CTC loss;
 twin: Conv2d + BatchNorm + Hardtanh, BatchNorm1d + bidirectional nn.GRU, F.ctc_loss; `ctc=True`).
+`jaxdl bench seq2seq` = seq2seq_attention (experiments/attention_length.py's LSTM encoder–decoder with additive
+attention; twin: nn.LSTM over the packed source + the same attention) and transformer (transformer_seq2seq, 2+2
+layers, d_model 64; twin: nn.TransformerEncoder/DecoderLayer): random token batches with paddings as
+jaxdl.data.seq2seq builds them (sources of 4-40 tokens, targets + EOS, `seq2seq=True`), loss = the mean
+cross-entropy over the valid target tokens on both sides.
+`jaxdl bench decoding` = beam_search, ctc_decode, frontend: not training steps but throughputs (THROUGHPUTS) —
+sequences/s of the jit beam search (toy decoder; seq2seq generate, beam 4) vs its eager reference, utterances/s of
+the jit batched CTC prefix beam search vs the host one (without / with a character trigram LM), hours of audio
+per second of the jit front end (log_mel, spectrogram) vs librosa — each against its reference in the same run,
+alternating, medians of `--repeats` runs after one untimed call of each (one record per case, 'kind': 'throughput').
 `resnet50` is the accelerator workload (bfloat16 compute with float32 weights on both sides: jaxdl's
 train.compute_dtype and torch.autocast; channels-last on CUDA); it runs only when named, and `--batch-size` shrinks
 it for a CPU smoke test. Every record carries the model FLOPs of a train step (3 × 2 × forward MACs × batch, from
@@ -66,6 +76,7 @@ class Workload:
   torch_nchw: bool = False  # the twin takes images channels-first (PyTorch's layout): inputs are transposed once
   tokens: bool = False  # inputs are token ids < num_outputs (B, T) with one target per step (B, T): a language model
   ctc: bool = False  # inputs are (B, T, F) features + inputs_paddings, targets (B, CTC_LABELS) chars + paddings
+  seq2seq: bool = False  # source ids (B, S) + inputs_paddings, decoder_inputs / targets (B, S + 1) + paddings
 
 
 def _mlp_digits_config():
@@ -156,6 +167,36 @@ def _ctc_loss_config():
   return c
 
 
+SEQ2SEQ_SOURCE = 40  # source positions of the seq2seq workloads (targets: + EOS); lengths vary (paddings)
+
+
+def _seq2seq_attention_config():
+  """experiments/attention_length.py's attention model (seq2seq: Embedding 32, 1×LSTM 64, additive attention,
+  W_c, softmax over the reverse task's 14 tokens), batch 64, sources of 4-40 tokens padded to 40. Two biases per
+  LSTM (as nn.LSTM, so the parameter counts agree); Adam 3e-3 without the experiment's clipping (the twin's
+  optimiser is plain torch.optim.Adam)."""
+  c = config_lib.load_module(config_lib.experiments_dir() / 'attention_length.py').get_config('additive')
+  c.model.two_bias = True
+  c.optimizer.clip_global_norm = 0.0
+  c.train.batch_size = 64
+  return c
+
+
+def _transformer_config():
+  """transformer_seq2seq, larger than experiments/transformer_reverse.py's 1-layer d 32: 2 encoder + 2 decoder
+  layers, d_model 64, 4 heads, d_ff 256, post-norm, no dropout, sinusoidal positions, 14 tokens; batch 128, sources
+  of 4-40 tokens padded to 40; Adam 5e-4 (constant, no clipping: the twin's plain torch.optim.Adam)."""
+  c = config_lib.base_config()
+  c.model.name = 'transformer_seq2seq'
+  c.model.update(d_model=64, num_heads=4, d_ff=256, num_encoder_layers=2, num_decoder_layers=2, dropout_rate=0.0,
+                 max_len=64, max_decode_length=41)
+  c.data.name = 'reverse'  # only its vocabulary size: the bench feeds random token batches
+  c.optimizer.name = 'adam'
+  c.optimizer.learning_rate = 5e-4
+  c.train.batch_size = 128
+  return c
+
+
 def _resnet50_bf16_config():
   c = _cnn_config('resnet50', 'imagenet2012', batch_size=256)  # the GPU benchmark (issue: bf16, batch 256)
   c.model.num_outputs = 1000
@@ -198,9 +239,21 @@ WORKLOADS: dict[str, Workload] = {
                          '× 32 classes, 40 labels, batch 32, behind one Dense(32 → 32) per frame; twin: nn.Linear + '
                          'F.ctc_loss', _ctc_loss_config, data_shape=((200, 32), 32),
                          torch_model=lambda *a: torch_ctc_linear(*a), always_stand_in=True, ctc=True),
+    'seq2seq_attention': Workload('seq2seq with attention (experiments/attention_length.py\'s model: Embedding 32, '
+                                  '1×LSTM 64 two-bias, additive attention 64, W_c, Dense 14), batch 64, sources of '
+                                  '4-40 tokens padded to 40, targets + EOS, Adam 3e-3; twin: nn.LSTM (packed source)',
+                                  _seq2seq_attention_config, data_shape=((SEQ2SEQ_SOURCE,), 14),
+                                  torch_model=lambda *a: torch_seq2seq(*a), always_stand_in=True, seq2seq=True),
+    'transformer': Workload('transformer_seq2seq (2+2 layers, d_model 64, 4 heads, d_ff 256, post-norm, no dropout), '
+                            'batch 128, sources of 4-40 tokens padded to 40, targets + EOS, Adam 5e-4; twin: '
+                            'nn.TransformerEncoder/DecoderLayer', _transformer_config,
+                            data_shape=((SEQ2SEQ_SOURCE,), 14), torch_model=lambda *a: torch_transformer_seq2seq(*a),
+                            always_stand_in=True, seq2seq=True),
 }
 GROUPS: dict[str, tuple[str, ...]] = {'cnn': ('cnn_small', 'lenet5', 'resnet20'), 'mlp': ('mlp_digits', 'mlp784'),
-                                      'rnn': ('char_rnn', 'char_gru', 'char_bilstm')}
+                                      'rnn': ('char_rnn', 'char_gru', 'char_bilstm'),
+                                      'seq2seq': ('seq2seq_attention', 'transformer'),
+                                      'decoding': ('beam_search', 'ctc_decode', 'frontend')}  # THROUGHPUTS
 DEFAULT_WORKLOADS = ('mlp_digits', 'mlp784', 'cnn_small', 'lenet5', 'resnet20')  # `jaxdl bench` with none named
 
 # Dense bfloat16 peak FLOP/s by device kind (vendor datasheets), for MFU; --peak-tflops overrides, CPUs have none.
@@ -216,13 +269,20 @@ def peak_flops(device_kind: str) -> float | None:
 
 # ---------------------------------------------------------------------------------------------- the trainer
 @contextlib.contextmanager
-def _stand_in_dataset(name, input_shape, num_outputs, tokens: bool = False, ctc: bool = False):
+def _stand_in_dataset(name, input_shape, num_outputs, tokens: bool = False, ctc: bool = False,
+                      seq2seq: bool = False):
   """While TrainSetup is built, config.data resolves to a shapes-only dataset (the bench feeds random data)."""
   from jaxdl import data as data_lib  # pylint: disable=g-import-not-at-top
   info = data_lib.DatasetInfo(name, 'classification', tuple(input_shape), num_outputs, {})
   one = data_lib.ArraySource(np.zeros((1, *input_shape), np.float32), np.zeros((1,), np.int32))  # shapes only
   if tokens:   # token ids, one target per step
     one = data_lib.ArraySource(np.zeros((1, *input_shape), np.int32), np.zeros((1, *input_shape), np.int32))
+  if seq2seq:  # one source / target pair of the longest lengths (jaxdl.data.seq2seq's fields)
+    from jaxdl.data.buckets import RaggedSource  # pylint: disable=g-import-not-at-top
+    s, t = input_shape[0], input_shape[0] + 1
+    one = RaggedSource({'inputs': [np.full(s, 4, np.int32)], 'targets': [np.full(t, 4, np.int32)],
+                        'decoder_inputs': [np.full(t, 4, np.int32)]},
+                       {'inputs': (s,), 'targets': (t,), 'decoder_inputs': (t,)})
   if ctc:      # one padded utterance: features + paddings, a transcript + paddings (the model's batch_keys)
     from jaxdl.data.buckets import RaggedSource  # pylint: disable=g-import-not-at-top
     one = RaggedSource({'inputs': [np.zeros(input_shape, np.float32)], 'targets': [np.ones(CTC_LABELS, np.int32)]},
@@ -245,7 +305,8 @@ def build_setup(workload: Workload):
       source = f'stand-in {workload.data_shape} (config.data {config.data.name!r} did not load: {e})'
     else:
       return config, TrainSetup(config), f'config.data {config.data.name!r}'
-  with _stand_in_dataset(config.data.name, *workload.data_shape, tokens=workload.tokens, ctc=workload.ctc):
+  with _stand_in_dataset(config.data.name, *workload.data_shape, tokens=workload.tokens, ctc=workload.ctc,
+                         seq2seq=workload.seq2seq):
     return config, TrainSetup(config), source
 
 
@@ -254,12 +315,16 @@ def _input_shape(setup) -> tuple[int, ...]:
 
 
 def synthetic_batches(loss_name: str, input_shape, num_outputs: int, batch_size: int, n: int = NUM_BATCHES,
-                      seed: int = 0, tokens: bool = False) -> list[dict[str, np.ndarray]]:
+                      seed: int = 0, tokens: bool = False, seq2seq: bool = False) -> list[dict[str, np.ndarray]]:
   """n random host batches {'inputs', 'targets'} for the loss (class ids, or real targets for regression);
-  tokens: inputs are int32 ids < num_outputs and the targets one id per step (a language model)."""
+  tokens: inputs are int32 ids < num_outputs and the targets one id per step (a language model); seq2seq: the
+  fields of jaxdl.data.seq2seq (`seq2seq_batch`)."""
   rng = np.random.default_rng(seed)
   out = []
   for _ in range(n):
+    if seq2seq:
+      out.append(seq2seq_batch(rng, batch_size, input_shape[0], num_outputs))
+      continue
     x = rng.standard_normal((batch_size, *input_shape), dtype=np.float32)
     if tokens:
       x = rng.integers(0, num_outputs, (batch_size, *input_shape), dtype=np.int32)
@@ -277,6 +342,29 @@ def synthetic_batches(loss_name: str, input_shape, num_outputs: int, batch_size:
       y = rng.integers(0, num_outputs, batch_size).astype(np.int32)
     out.append({'inputs': x, 'targets': y})
   return out
+
+
+SEQ2SEQ_MIN_LENGTH = 4  # synthetic source lengths are uniform in [SEQ2SEQ_MIN_LENGTH, S]
+
+
+def seq2seq_batch(rng, batch_size: int, max_source: int, vocab_size: int) -> dict[str, np.ndarray]:
+  """A padded batch as jaxdl.data.seq2seq builds it, of random tokens (ids ≥ 4: PAD 0, BOS 1, EOS 2, UNK 3): source
+  lengths L uniform in [SEQ2SEQ_MIN_LENGTH, S], targets of L tokens + EOS, decoder_inputs BOS + the L tokens, every
+  field right-padded (inputs to S, targets and decoder_inputs to S + 1) with its paddings (1.0 = padded)."""
+  from jaxdl.text.vocab import BOS, EOS  # pylint: disable=g-import-not-at-top
+  s, t = max_source, max_source + 1
+  lengths = rng.integers(min(SEQ2SEQ_MIN_LENGTH, s), s + 1, batch_size)
+  src = rng.integers(4, vocab_size, (batch_size, s), dtype=np.int32)
+  tgt = rng.integers(4, vocab_size, (batch_size, t), dtype=np.int32)
+  src_pad = (np.arange(s)[None] >= lengths[:, None]).astype(np.float32)
+  tgt_pad = (np.arange(t)[None] > lengths[:, None]).astype(np.float32)      # L tokens + EOS are valid
+  src = np.where(src_pad > 0, 0, src).astype(np.int32)
+  tgt = np.where(np.arange(t)[None] == lengths[:, None], EOS, tgt)
+  tgt = np.where(tgt_pad > 0, 0, tgt).astype(np.int32)
+  dec = np.concatenate([np.full((batch_size, 1), BOS, np.int32), tgt[:, :-1]], 1)
+  dec = np.where((dec == EOS) | (tgt_pad > 0), 0, dec).astype(np.int32)   # BOS + the L tokens, then PAD
+  return {'inputs': src, 'inputs_paddings': src_pad, 'targets': tgt, 'targets_paddings': tgt_pad,
+          'decoder_inputs': dec, 'decoder_inputs_paddings': tgt_pad.copy()}
 
 
 class JaxRunner:
@@ -561,6 +649,93 @@ def torch_ctc_linear(model_cfg, input_shape, num_outputs):
   return nn.Linear(input_shape[-1], num_outputs)
 
 
+def torch_seq2seq(model_cfg, input_shape, num_outputs):
+  """jaxdl.models.seq2seq.Seq2Seq (no reversal, no dropout, teacher forcing): nn.Embedding → nn.LSTM encoder over the
+  packed source (its final (h, c) per layer start the decoder) → nn.LSTM decoder over the teacher-forced inputs →
+  Luong/Bahdanau attention over the valid source positions → tanh(W_c [c_t; s_t]) → Linear."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  from jaxdl.models.seq2seq import Seq2Seq  # pylint: disable=g-import-not-at-top
+  m = Seq2Seq(**{'num_outputs': num_outputs, **{k: v for k, v in dict(model_cfg).items() if k != 'name'}})
+  if m.reverse_source or m.dropout or m.teacher_forcing < 1 or m.init_scale is not None or not m.two_bias:
+    raise UserError('no torch twin for this seq2seq config', 'two_bias, no reversal, dropout, scheduled sampling or '
+                    'init_scale', 'use --no-torch')
+  vocab, h = m.num_outputs, m.hidden_size
+  f = m.attention_features or h
+
+  class Twin(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.src_embed = nn.Embedding(m.src_vocab_size or vocab, m.embed_dim)
+      self.tgt_embed = nn.Embedding(vocab, m.embed_dim)
+      self.encoder = nn.LSTM(m.embed_dim, h, m.num_layers, batch_first=True)
+      self.decoder = nn.LSTM(m.embed_dim, h, m.num_layers, batch_first=True)
+      if m.attention == 'additive':     # vᵀ tanh(W_q s_t + W_k h_j + b)
+        self.query, self.key, self.energy = nn.Linear(h, f, bias=False), nn.Linear(h, f), nn.Linear(f, 1, bias=False)
+      elif m.attention == 'general':    # s_tᵀ W h_j
+        self.w = nn.Linear(h, h, bias=False)
+      if m.attention != 'none':
+        self.combine = nn.Linear(2 * h, h, bias=False)
+      self.head = nn.Linear(h, vocab)
+
+    def forward(self, src, src_pad, dec_in):
+      lengths = (~src_pad).sum(1).cpu()
+      packed = nn.utils.rnn.pack_padded_sequence(self.src_embed(src), lengths, batch_first=True, enforce_sorted=False)
+      memory, carry = self.encoder(packed)
+      s = self.decoder(self.tgt_embed(dec_in), carry)[0]                          # [B, T, H]
+      if m.attention == 'none':
+        return self.head(s)
+      memory = nn.utils.rnn.pad_packed_sequence(memory, batch_first=True, total_length=src.shape[1])[0]
+      if m.attention == 'additive':
+        scores = self.energy(torch.tanh(self.query(s)[:, :, None] + self.key(memory)[:, None]))[..., 0]
+      else:
+        scores = s @ (self.w(memory) if m.attention == 'general' else memory).transpose(1, 2)
+      alpha = torch.softmax(scores.masked_fill(src_pad[:, None], float('-inf')), -1)   # [B, T, S]
+      return self.head(torch.tanh(self.combine(torch.cat([alpha @ memory, s], -1))))
+
+  return Twin()
+
+
+def torch_transformer_seq2seq(model_cfg, input_shape, num_outputs):
+  """jaxdl.models.seq2seq.TransformerSeq2Seq: nn.Embedding · √d + sinusoidal positions (a buffer), then
+  nn.TransformerEncoder / nn.TransformerDecoder of nn.TransformerEncoderLayer / DecoderLayer (batch_first; a final
+  LayerNorm only with norm_first, as jaxdl's), source padding masks, causal decoder mask, Linear."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  from jaxdl.models.seq2seq import TransformerSeq2Seq  # pylint: disable=g-import-not-at-top
+  from jaxdl.nn.transformer import sinusoidal_encoding  # pylint: disable=g-import-not-at-top
+  m = TransformerSeq2Seq(**{'num_outputs': num_outputs,
+                            **{k: v for k, v in dict(model_cfg).items() if k != 'name'}})
+  if m.positional != 'sinusoidal':
+    raise UserError('no torch twin for learned positions', "positional='sinusoidal'", 'use --no-torch')
+  d, vocab = m.d_model, m.num_outputs
+
+  def stack(layer_cls, stack_cls, n):
+    layer = layer_cls(d, m.num_heads, m.d_ff, dropout=m.dropout_rate, batch_first=True, norm_first=m.norm_first)
+    kw = {'enable_nested_tensor': False} if stack_cls is nn.TransformerEncoder else {}
+    return stack_cls(layer, n, norm=nn.LayerNorm(d) if m.norm_first else None, **kw)
+
+  class Twin(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.src_embed = nn.Embedding(m.src_vocab_size or vocab, d)
+      self.tgt_embed = nn.Embedding(vocab, d)
+      self.register_buffer('pe', torch.from_numpy(sinusoidal_encoding(m.max_len, d)))
+      self.encoder = stack(nn.TransformerEncoderLayer, nn.TransformerEncoder, m.num_encoder_layers)
+      self.decoder = stack(nn.TransformerDecoderLayer, nn.TransformerDecoder, m.num_decoder_layers)
+      self.out = nn.Linear(d, vocab)
+
+    def forward(self, src, src_pad, dec_in):
+      x = self.src_embed(src) * math.sqrt(d) + self.pe[:src.shape[1]]
+      memory = self.encoder(x, src_key_padding_mask=src_pad)
+      t = dec_in.shape[1]
+      y = self.tgt_embed(dec_in) * math.sqrt(d) + self.pe[:t]
+      causal = nn.Transformer.generate_square_subsequent_mask(t, device=y.device)
+      return self.out(self.decoder(y, memory, tgt_mask=causal, memory_key_padding_mask=src_pad, tgt_is_causal=True))
+
+  return Twin()
+
+
 def _torch_optimizer(torch, opt_cfg, params):
   o = dict(opt_cfg)
   name, lr = o['name'], o['learning_rate']
@@ -597,6 +772,18 @@ def _torch_loss(torch, loss_name):
                   'use --no-torch')
 
 
+def _torch_masked_cross_entropy(torch):
+  """The mean cross-entropy over the valid target tokens (what jaxdl's softmax_cross_entropy with targets_paddings
+  and the trainer's weighted mean give)."""
+  def loss(out, y):
+    targets, paddings = y
+    per_token = torch.nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), targets.reshape(-1),
+                                                  reduction='none')
+    valid = 1.0 - paddings.reshape(-1)
+    return (per_token * valid).sum() / valid.sum()
+  return loss
+
+
 class TorchRunner:
   """A plain PyTorch eager loop: zero_grad, forward, loss, backward, step."""
 
@@ -613,6 +800,12 @@ class TorchRunner:
     self.opt = _torch_optimizer(torch, config.optimizer, self.model.parameters())
     self.loss_fn = _torch_loss(torch, config.loss.name)
     self.batches = []
+    if workload.seq2seq:   # model(source, source padding mask, decoder inputs); loss(logits, (targets, paddings))
+      self.loss_fn = _torch_masked_cross_entropy(torch)
+      t = lambda b, k: torch.from_numpy(b[k]).to(device)
+      self.batches = [((t(b, 'inputs').long(), t(b, 'inputs_paddings') > 0, t(b, 'decoder_inputs').long()),
+                       (t(b, 'targets').long(), t(b, 'targets_paddings'))) for b in host_batches]
+      host_batches = []
     for b in host_batches:
       y = torch.from_numpy(b['targets'])
       x = torch.from_numpy(b['inputs'])
@@ -638,7 +831,7 @@ class TorchRunner:
       self.i += 1
       opt.zero_grad(set_to_none=True)
       with self.torch.autocast(self.device.type, dtype=self.torch.bfloat16, enabled=self.autocast):
-        out = model(x)
+        out = model(*x) if isinstance(x, tuple) else model(x)
       loss = loss_fn(out.float(), y)
       loss.backward()
       opt.step()
@@ -763,7 +956,7 @@ def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torc
   config, setup, data_source = build_setup(wl)
   bs = config.train.batch_size
   shape, num_out = _input_shape(setup), int(setup.info.num_outputs)
-  host = synthetic_batches(config.loss.name, shape, num_out, bs, tokens=wl.tokens)
+  host = synthetic_batches(config.loss.name, shape, num_out, bs, tokens=wl.tokens, seq2seq=wl.seq2seq)
   dev = jax.devices()[0]
   torch = _torch() if use_torch else None
   rec: dict[str, Any] = {
@@ -841,6 +1034,215 @@ def _utilisation(setup, batch_size: int, steps_per_s: float, device_kind: str,
   return out
 
 
+# ------------------------------------------------------------------------------------ decoding throughput
+# Not training steps: how fast jaxdl's jit-compiled decoders and front end process items (sequences, utterances,
+# hours of audio) against a reference implementation timed in the same run (alternating runs, medians).
+@dataclasses.dataclass(frozen=True)
+class Throughput:
+  """A decoding / front-end throughput: `run(repeats, tiny)` -> one record per case ('tiny': test sizes)."""
+  description: str
+  run: Callable[[int, bool], list[dict]]
+
+
+def _alternate(jax_fn: Callable[[], Any], ref_fn: Callable[[], Any] | None, repeats: int):
+  """Times jax_fn and ref_fn in alternation, after one untimed call of each (JAX's compiles; the reference's warms
+  its caches, e.g. librosa's filterbank or numba); -> (compile s, jax times, ref times, contention, last outputs)."""
+  t0 = time.perf_counter()
+  jax_out = jax.block_until_ready(jax_fn())
+  compile_s = time.perf_counter() - t0
+  jt, rt, ref_out = [], [], None
+  if ref_fn is not None:
+    ref_fn()
+  before = cpu_snapshot()
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax_out = jax.block_until_ready(jax_fn())
+    jt.append(time.perf_counter() - t0)
+    if ref_fn is not None:
+      t0 = time.perf_counter()
+      ref_out = ref_fn()
+      rt.append(time.perf_counter() - t0)
+  return compile_s, jt, rt, contention(before, cpu_snapshot(), os.cpu_count() or 1), jax_out, ref_out
+
+
+def _rate_record(name: str, case: str, unit: str, items: float, jax_name: str, ref_name: str | None,
+                 compile_s: float | None, jax_times: list[float], ref_times: list[float], cont: dict,
+                 **extra) -> dict[str, Any]:
+  """One throughput record: items per second from the median of the timed runs (and the fastest run)."""
+  rate = lambda ts: {'times_s': ts, 'per_s': items / statistics.median(ts), 'best_per_s': items / min(ts)}
+  rec = {'workload': name, 'kind': 'throughput', 'case': case, 'unit': unit, 'items_per_run': items,
+         'repeats': len(jax_times), 'jax_version': jax.__version__, 'platform': jax.devices()[0].platform,
+         'cpu': cpu_model(), 'cpu_count': _num_threads(), 'cpu_contention': cont,
+         'jax': {'name': jax_name, 'compile_time_s': compile_s, **rate(jax_times)},
+         'reference': {'name': ref_name, **rate(ref_times)} if ref_times else None}
+  rec['ratio'] = rec['jax']['per_s'] / rec['reference']['per_s'] if ref_times else None
+  rec.update(extra)
+  return rec
+
+
+def throughput_beam_search(repeats: int, tiny: bool = False, with_model: bool = True) -> list[dict]:
+  """Sequences/s of jaxdl.text.beam_search's jit `beam_search` vs its eager `beam_search_reference`: on the toy
+  table decoder (`benchmark_toy`: batch 64, beam 4, 30 steps, 32 tokens) and on `generate` of the seq2seq_attention
+  workload's model (random weights; beam 4, at most 41 steps, batch 32, sources of 4-40 tokens) — the reference
+  drives the same model's jitted one-step decoder from the host (with_model=False: the toy decoder only)."""
+  from jaxdl.models import build_model  # pylint: disable=g-import-not-at-top
+  from jaxdl.models.seq2seq import Seq2Seq  # pylint: disable=g-import-not-at-top
+  from jaxdl.text import beam_search as beam_lib  # pylint: disable=g-import-not-at-top
+  from jaxdl.text.vocab import BOS, EOS, PAD  # pylint: disable=g-import-not-at-top
+  toy_kw = dict(batch_size=2, max_len=5, vocab_size=8) if tiny else dict(batch_size=64, max_len=30, vocab_size=32)
+  before = cpu_snapshot()
+  toy = beam_lib.benchmark_toy(beam_width=4, repeats=repeats, **toy_kw)
+  out = [_rate_record('beam_search', f'toy decoder (batch {toy_kw["batch_size"]}, beam 4, {toy_kw["max_len"]} '
+                      f'steps, {toy_kw["vocab_size"]} tokens)', 'sequences/s', toy_kw['batch_size'],
+                      'jit beam_search', 'beam_search_reference (eager, NumPy)', toy['compile_s'],
+                      toy['jit_times_s'], toy['eager_times_s'], contention(before, cpu_snapshot(), os.cpu_count() or 1),
+                      same_result=toy['same_result'])]
+  if not with_model:
+    return out
+
+  config = _seq2seq_attention_config()
+  vocab, (batch, src_len, steps, width) = 14, ((2, 6, 4, 2) if tiny else (32, SEQ2SEQ_SOURCE, SEQ2SEQ_SOURCE + 1, 4))
+  from jaxdl import data as data_lib  # pylint: disable=g-import-not-at-top
+  model = build_model(config.model, data_lib.DatasetInfo('stand-in', 'classification', (src_len,), vocab, {}))
+  b = seq2seq_batch(np.random.default_rng(0), batch, src_len, vocab)
+  x, pads = jax.numpy.asarray(b['inputs']), jax.numpy.asarray(b['inputs_paddings'])
+  params = jax.jit(model.init)(jax.random.key(0), x, pads, b['decoder_inputs'])['params']
+  gen = jax.jit(lambda p, x, pads: model.apply({'params': p}, x, pads, beam_width=width, max_length=steps,
+                                               method='generate'))
+  # pylint: disable=protected-access  (the model's own one-step decoder and start state, as generate uses them)
+  step = jax.jit(lambda tok, st: model.apply({'params': params}, tok, st, method=Seq2Seq._step))
+  start = jax.jit(lambda p, x, pads: beam_lib.tile_beams(model.apply({'params': p}, x, pads,
+                                                                     method=Seq2Seq._start)[1], width))
+  # pylint: enable=protected-access
+  state = jax.tree.map(np.asarray, start(params, x, pads))
+
+  def reference():
+    return beam_lib.beam_search_reference(step, state, batch_size=batch, beam_width=width, max_len=steps, bos_id=BOS,
+                                          eos_id=EOS, pad_id=PAD)
+  compile_s, jt, rt, cont, jax_out, ref_out = _alternate(lambda: gen(params, x, pads), reference, repeats)
+  out.append(_rate_record('beam_search', f'seq2seq_attention generate (batch {batch}, beam {width}, {steps} steps)',
+                          'sequences/s', batch, 'jit Seq2Seq.generate', 'beam_search_reference over the jitted '
+                          'one-step decoder', compile_s, jt, rt, cont,
+                          same_result_fraction=float(np.mean(np.all(np.asarray(jax_out) == ref_out.sequences[:, 0],
+                                                                    axis=1)))))
+  return out
+
+
+CTC_ALPHABET = ('_', ' ', *'abcdefghijklmnopqrstuvwxyz', "'")   # blank 0, space 1: K = 29 (DeepSpeech's)
+
+
+def _ctc_inputs(rng, batch: int, frames: int, order: int = 3):
+  """Peaky random CTC log-probs (B, T, K) (blank favoured, as a trained model's), lengths of 60-100% of T, and a
+  random character n-gram table (K,)*order of natural-log probabilities."""
+  k = len(CTC_ALPHABET)
+  logits = 3.0 * rng.standard_normal((batch, frames, k)).astype(np.float32)
+  logits[..., 0] += 3.0
+  log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  lengths = rng.integers(max(1, int(0.6 * frames)), frames + 1, batch).astype(np.int32)
+  table = rng.standard_normal((k,) * order).astype(np.float32)
+  table -= np.log(np.exp(table).sum(-1, keepdims=True))
+  return log_probs.astype(np.float32), lengths, table
+
+
+def throughput_ctc_decode(repeats: int, tiny: bool = False) -> list[dict]:
+  """Utterances/s of jaxdl.speech.decoding's jit `batched_prefix_beam_search` (the whole batch in one call) vs the
+  host `prefix_beam_search` (one utterance at a time): 29 characters, 100 frames (60-100 valid), beam 8, batch
+  32; without a language model, and with a character trigram (DenseCharLM: α 0.5, β 1, word separator ' ')."""
+  from jaxdl.speech import decoding  # pylint: disable=g-import-not-at-top
+  batch, frames, width = (2, 12, 3) if tiny else (32, 100, 8)
+  log_probs, lengths, table = _ctc_inputs(np.random.default_rng(0), batch, frames)
+  out = []
+  for case, lm in (('no LM', False), ('char trigram LM', True)):
+    kw = dict(alpha=0.5, beta=1.0, space_id=1) if lm else {}
+    host_lm = decoding.DenseCharLM(table, CTC_ALPHABET) if lm else None
+
+    def jit_fn(kw=kw, lm=lm):
+      return decoding.batched_prefix_beam_search(log_probs, lengths, beam_width=width,
+                                                 lm_table=table if lm else None, **kw)
+
+    def ref_fn(kw=kw, host_lm=host_lm):
+      return [decoding.prefix_beam_search(log_probs[i], width, length=int(lengths[i]), n_best=1, lm=host_lm,
+                                          alphabet=CTC_ALPHABET if host_lm else None, **kw)[0][0]
+              for i in range(batch)]
+    compile_s, jt, rt, cont, (ids, lens, _), ref = _alternate(jit_fn, ref_fn, repeats)
+    ids, lens = np.asarray(ids), np.asarray(lens)
+    agree = np.mean([tuple(ids[i, 0, :lens[i, 0]]) == tuple(ref[i]) for i in range(batch)])
+    out.append(_rate_record('ctc_decode', f'{case} (batch {batch}, {frames} frames, {len(CTC_ALPHABET)} classes, '
+                            f'beam {width})', 'utterances/s', batch, 'jit batched_prefix_beam_search',
+                            'prefix_beam_search (host, per utterance)', compile_s, jt, rt, cont,
+                            same_best_fraction=float(agree)))
+  return out
+
+
+def throughput_frontend(repeats: int, tiny: bool = False) -> list[dict]:
+  """Hours of audio per second of jaxdl.speech.features (jit, the whole batch in one call) vs librosa (its
+  multichannel call on the same (B, T) batch; skipped if librosa is not installed): the course's `log_mel` (25 / 15
+  ms STFT, 512-point FFT, 80 Slaney mel filters, ln, per-utterance normalisation) and the power `spectrogram`;
+  16 signals of 10 s at 16 kHz (tones + noise)."""
+  import functools  # pylint: disable=g-import-not-at-top
+  from jaxdl.speech import features  # pylint: disable=g-import-not-at-top
+  try:
+    import librosa  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    librosa = None
+  sr, (batch, seconds) = 16000, ((2, 0.25) if tiny else (16, 10.0))
+  rng = np.random.default_rng(0)
+  t = np.arange(int(sr * seconds)) / sr
+  x = (np.sin(2 * np.pi * rng.uniform(100, 3000, (batch, 1)) * t) + 0.1 * rng.standard_normal((batch, t.size)))
+  x = x.astype(np.float32)
+  p = features.frame_params(sr)   # 400-sample window, 240 hop, 512-point FFT
+  stft_kw = dict(n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length, window='hann', center=True,
+                 pad_mode='constant')
+  hours = batch * seconds / 3600.0
+  jit_log_mel = jax.jit(functools.partial(features.log_mel, sample_rate=sr, n_mels=80))
+  jit_spec = jax.jit(functools.partial(features.spectrogram, **stft_kw))
+
+  def librosa_log_mel():
+    s = librosa.feature.melspectrogram(y=x, sr=sr, n_mels=80, htk=False, norm='slaney', power=2.0, **stft_kw)
+    f = np.log(np.maximum(s, 1e-6))                               # (B, n_mels, F)
+    mean, std = f.mean(-1, keepdims=True), f.std(-1, keepdims=True)
+    return np.swapaxes((f - mean) / np.maximum(std, 1e-5), 1, 2)
+
+  def librosa_spec():
+    return np.swapaxes(np.abs(librosa.stft(x, **stft_kw)) ** 2, 1, 2)
+
+  out = []
+  for case, jit_fn, ref_fn in (('log_mel (80 mels, ln, per-utterance normalisation)', lambda: jit_log_mel(x)[0],
+                                librosa_log_mel),
+                               ('power spectrogram (257 bins)', lambda: jit_spec(x), librosa_spec)):
+    compile_s, jt, rt, cont, jax_out, ref_out = _alternate(jit_fn, ref_fn if librosa else None, repeats)
+    extra = {}
+    if ref_out is not None:
+      a, r = np.asarray(jax_out), ref_out
+      n = min(a.shape[1], r.shape[1])
+      extra['max_abs_diff'] = float(np.max(np.abs(a[:, :n] - r[:, :n])) / max(1.0, float(np.max(np.abs(r)))))
+    out.append(_rate_record('frontend', f'{case}: {batch} × {seconds:g} s at {sr} Hz', 'audio hours/s', hours,
+                            'jit jaxdl.speech.features', f'librosa {librosa.__version__}' if librosa else None,
+                            compile_s, jt, rt, cont, **extra))
+  return out
+
+
+THROUGHPUTS: dict[str, Throughput] = {
+    'beam_search': Throughput('beam search, jit vs eager reference: toy decoder and seq2seq generate (beam 4)',
+                              throughput_beam_search),
+    'ctc_decode': Throughput('CTC prefix beam search, jit batched vs host, without and with a char trigram LM',
+                             throughput_ctc_decode),
+    'frontend': Throughput('speech front end (log_mel, spectrogram), jit batched vs librosa', throughput_frontend),
+}
+
+
+def format_throughput_table(results: list[dict]) -> str:
+  rows = [('decoding', 'case', 'unit', 'jax', 'reference', 'ratio', 'jax compile s')]
+  for r in results:
+    ref = r['reference']
+    rows.append((r['workload'], r['case'], r['unit'], f'{r["jax"]["per_s"]:.4g}',
+                 f'{ref["per_s"]:.4g}' if ref else '-', f'{r["ratio"]:.2f}x' if r['ratio'] else '-',
+                 f'{r["jax"]["compile_time_s"]:.2f}'))
+  widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+  return '\n'.join('  '.join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+                   for row in rows)
+
+
 # ------------------------------------------------------------------------------------------------------ CLI
 class _ArgParser(argparse.ArgumentParser):
   def error(self, message):
@@ -861,8 +1263,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   names: list[str] = []
   for w in args.workloads:  # a group name (e.g. `cnn`) stands for its workloads
     for n in GROUPS.get(w, (w,)):
-      if n not in WORKLOADS:
-        raise UserError(f'unknown workload {w!r}', 'one of: ' + ', '.join([*WORKLOADS, *GROUPS]),
+      if n not in WORKLOADS and n not in THROUGHPUTS:
+        raise UserError(f'unknown workload {w!r}', 'one of: ' + ', '.join([*WORKLOADS, *THROUGHPUTS, *GROUPS]),
                         'run `jaxdl bench` with no workload for all of them')
       if n not in names:
         names.append(n)
@@ -896,6 +1298,7 @@ def format_table(results: list[dict]) -> str:
 USAGE = ('usage: jaxdl bench [WORKLOAD ...] [--repeats N] [--steps N] [--warmup N] [--no-torch] [--out FILE]\n'
          '                   [--batch-size N] [--peak-tflops X]\n'
          '  workloads: ' + ', '.join(WORKLOADS) + ' (default: ' + ', '.join(DEFAULT_WORKLOADS) + ')\n'
+         '  decoding throughput (items/s vs a reference; --repeats applies): ' + ', '.join(THROUGHPUTS) + '\n'
          '  groups: ' + ', '.join(f'{g} = {" ".join(ws)}' for g, ws in GROUPS.items()))
 
 
@@ -912,15 +1315,21 @@ def main(argv: list[str] | None = None) -> int:
   try:
     results = [bench_workload(w, repeats=args.repeats, steps=args.steps, warmup=args.warmup,
                               use_torch=not args.no_torch, batch_size=args.batch_size,
-                              peak_tflops=args.peak_tflops) for w in args.workloads]
+                              peak_tflops=args.peak_tflops) for w in args.workloads if w in WORKLOADS]
+    rates = [r for w in args.workloads if w in THROUGHPUTS for r in THROUGHPUTS[w].run(args.repeats, False)]
   finally:
     if torch is not None:
       torch.set_num_threads(old_threads)
+  results += rates
   text = json.dumps(results, indent=2)
   print(text)
   if args.out:
     pathlib.Path(args.out).write_text(text + '\n', encoding='utf-8')
-  print(format_table(results), file=sys.stderr)
+  trains = [r for r in results if r.get('kind') != 'throughput']
+  if trains:
+    print(format_table(trains), file=sys.stderr)
+  if rates:
+    print(format_throughput_table(rates), file=sys.stderr)
   print(f'cpu: {results[0]["cpu"]}, {_num_threads()} threads' if results else '', file=sys.stderr)
   worst = max(results, key=lambda r: sum(v or 0.0 for v in r['cpu_contention'].values()), default=None)
   if worst is not None and sum(v or 0.0 for v in worst['cpu_contention'].values()) >= CONTENTION_WARNING:

@@ -1,9 +1,11 @@
 """`jaxdl bench`: the JSON record's structure and sanity (never its speed), and argument errors."""
+import dataclasses
 import importlib.util
 import json
 import math
 import re
 
+import numpy as np
 import pytest
 
 from jaxdl import bench, cli
@@ -181,3 +183,132 @@ def test_batch_size_override_and_default_workloads(capsys):
   default = bench.parse_args([]).workloads
   assert 'resnet50' not in default and 'cnn_small' in default  # the GPU workload runs only when named
   assert bench.WORKLOADS['resnet50'].make_config().train.compute_dtype == 'bfloat16'
+
+
+# ------------------------------------------------------------------ seq2seq workloads, decoding throughput
+def test_seq2seq_batches_are_padded_like_the_dataset():
+  from jaxdl.text.vocab import BOS, EOS
+  b = bench.seq2seq_batch(np.random.default_rng(0), 6, 9, 14)
+  assert b['inputs'].shape == (6, 9) and b['targets'].shape == b['decoder_inputs'].shape == (6, 10)
+  for i in range(6):
+    n = int((b['inputs_paddings'][i] == 0).sum())       # source length L: L tokens, then PAD
+    assert bench.SEQ2SEQ_MIN_LENGTH <= n <= 9 and (b['inputs'][i, :n] >= 4).all() and (b['inputs'][i, n:] == 0).all()
+    np.testing.assert_array_equal(b['targets_paddings'][i], np.arange(10) > n)       # L targets + EOS
+    np.testing.assert_array_equal(b['decoder_inputs_paddings'][i], b['targets_paddings'][i])
+    assert b['targets'][i, n] == EOS and (b['targets'][i, :n] >= 4).all() and (b['targets'][i, n + 1:] == 0).all()
+    assert b['decoder_inputs'][i, 0] == BOS and (b['decoder_inputs'][i, n + 1:] == 0).all()
+    np.testing.assert_array_equal(b['decoder_inputs'][i, 1:n + 1], b['targets'][i, :n])   # shifted right
+
+
+def test_masked_cross_entropy_is_the_mean_over_valid_tokens():
+  torch = pytest.importorskip('torch')
+  rng = np.random.default_rng(0)
+  logits, targets = rng.standard_normal((3, 5, 7)), rng.integers(0, 7, (3, 5))
+  pads = (np.arange(5)[None] >= np.array([[2], [5], [1]])).astype(np.float32)
+  log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  nll = -np.take_along_axis(log_p, targets[..., None], -1)[..., 0]
+  want = (nll * (1 - pads)).sum() / (1 - pads).sum()
+  loss = bench._torch_masked_cross_entropy(torch)  # pylint: disable=protected-access
+  got = loss(torch.from_numpy(logits), (torch.from_numpy(targets), torch.from_numpy(pads)))
+  assert float(got) == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.parametrize('attention', ['additive', pytest.param('general', marks=pytest.mark.slow),
+                                       pytest.param('none', marks=pytest.mark.slow)])
+def test_seq2seq_twin_computes_the_flax_model(attention):
+  torch = pytest.importorskip('torch')
+  import jax
+  from jaxdl.models.seq2seq import Seq2Seq
+  from jaxdl.nn.recurrent import params_from_torch
+  cfg = dict(embed_dim=8, hidden_size=6, attention=attention, attention_features=5, two_bias=True)
+  torch.manual_seed(0)
+  twin = bench.torch_seq2seq(cfg, (9,), 14)
+  sd = {k: v.detach().numpy() for k, v in twin.state_dict().items()}
+  lstm = lambda n: {'layer0': {'cell': params_from_torch(*(sd[f'{n}.{k}_l0'] for k in
+                                                           ('weight_ih', 'weight_hh', 'bias_ih', 'bias_hh')))}}
+  dense = lambda n, bias=True: {'kernel': sd[n + '.weight'].T, **({'bias': sd[n + '.bias']} if bias else {})}
+  params = {'src_embed': {'embedding': sd['src_embed.weight']}, 'tgt_embed': {'embedding': sd['tgt_embed.weight']},
+            'encoder': lstm('encoder'), 'decoder': lstm('decoder'), 'head': dense('head')}
+  if attention != 'none':
+    params['combine'] = dense('combine', False)
+    params['attend'] = ({'query': dense('query', False), 'key': dense('key'), 'energy': dense('energy', False)}
+                        if attention == 'additive' else {'W': dense('w', False)})
+  b = bench.seq2seq_batch(np.random.default_rng(1), 5, 9, 14)
+  model = Seq2Seq(num_outputs=14, **cfg)
+  got = jax.jit(model.apply)({'params': params}, b['inputs'], b['inputs_paddings'], b['decoder_inputs'])
+  with torch.no_grad():
+    want = twin(torch.from_numpy(b['inputs']).long(), torch.from_numpy(b['inputs_paddings']) > 0,
+                torch.from_numpy(b['decoder_inputs']).long()).numpy()
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=1e-5)
+  flax_n = sum(x.size for x in jax.tree.leaves(params))
+  assert flax_n == sum(p.numel() for p in twin.parameters())
+
+
+def test_transformer_twin_computes_the_flax_model():
+  torch = pytest.importorskip('torch')
+  import jax
+  from jaxdl.models.seq2seq import TransformerSeq2Seq
+  from jaxdl.nn.transformer import layer_params_from_torch
+  cfg = dict(d_model=8, num_heads=2, d_ff=16, num_encoder_layers=2, num_decoder_layers=1, max_len=16)
+  torch.manual_seed(0)
+  twin = bench.torch_transformer_seq2seq(cfg, (9,), 14).train()   # dropout 0: deterministic, no fast path
+  sd = {k: v.detach().numpy() for k, v in twin.state_dict().items()}
+  layers = lambda stack, n: {f'layer_{i}': layer_params_from_torch(
+      {k[len(f'{stack}.layers.{i}.'):]: v for k, v in sd.items() if k.startswith(f'{stack}.layers.{i}.')})
+                             for i in range(n)}
+  params = {'transformer': {
+      'encoder': {'embed': {'embedding': sd['src_embed.weight']}, **layers('encoder', 2)},
+      'decoder': {'embed': {'embedding': sd['tgt_embed.weight']}, **layers('decoder', 1),
+                  'logits': {'kernel': sd['out.weight'].T, 'bias': sd['out.bias']}}}}
+  b = bench.seq2seq_batch(np.random.default_rng(1), 5, 9, 14)
+  got = jax.jit(TransformerSeq2Seq(num_outputs=14, **cfg).apply)({'params': params}, b['inputs'],
+                                                                  b['inputs_paddings'], b['decoder_inputs'])
+  with torch.no_grad():
+    want = twin(torch.from_numpy(b['inputs']).long(), torch.from_numpy(b['inputs_paddings']) > 0,
+                torch.from_numpy(b['decoder_inputs']).long()).numpy()
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=1e-4)
+
+
+SHRUNK = {'seq2seq_attention': dict(hidden_size=8, embed_dim=4),
+          'transformer': dict(d_model=8, num_heads=2, d_ff=16, num_encoder_layers=1, num_decoder_layers=1)}
+
+
+@pytest.mark.parametrize('name', sorted(SHRUNK))
+def test_seq2seq_workloads_run_a_step_in_both_frameworks(name, monkeypatch):
+  wl = bench.WORKLOADS[name]
+  def shrunk():   # the workload's config and machinery at test size (compile time)
+    c = wl.make_config()
+    c.model.update(SHRUNK[name])
+    return c
+  monkeypatch.setitem(bench.WORKLOADS, name, dataclasses.replace(wl, make_config=shrunk, data_shape=((7,), 14)))
+  r = bench.bench_workload(name, repeats=1, steps=1, warmup=0, use_torch=HAS_TORCH, batch_size=2)
+  assert r['batch_size'] == 2 and r['input_shape'] == [7] and r['model']['name'] == wl.make_config().model.name
+  _check_timing(r['jax'])
+  if HAS_TORCH:
+    assert r['param_count_match'] and r['num_params_torch'] == r['num_params']
+    _check_timing(r['torch'])
+    # an untrained model on random tokens: both losses near ln(vocabulary)
+    assert abs(r['jax']['final_loss'] - math.log(14)) < 1.0 and abs(r['torch']['final_loss'] - math.log(14)) < 1.0
+
+
+@pytest.mark.parametrize('name', ['beam_search_toy', pytest.param('beam_search', marks=pytest.mark.slow), 'ctc_decode',
+                                  'frontend'])
+def test_throughputs_run_on_tiny_sizes(name):
+  if name == 'beam_search_toy':   # the default tier skips compiling seq2seq generate (slow tier: all of it)
+    records, name = bench.throughput_beam_search(1, True, with_model=False), 'beam_search'
+  else:
+    records = bench.THROUGHPUTS[name].run(1, True)
+  assert records and all(r['workload'] == name and r['kind'] == 'throughput' for r in records)
+  for r in records:
+    assert _positive(r['jax']['per_s']) and _positive(r['items_per_run']) and r['unit'].endswith('/s')
+    if r['reference'] is not None:           # librosa may be absent (the front end then has no reference)
+      assert _positive(r['reference']['per_s']) and math.isclose(r['ratio'],
+                                                                 r['jax']['per_s'] / r['reference']['per_s'])
+    # the jit decoders and the references decode the same inputs to the same results
+    assert r.get('same_result', True) and r.get('same_result_fraction', 1.0) == 1.0
+    assert r.get('same_best_fraction', 1.0) == 1.0 and r.get('max_abs_diff', 0.0) < 1e-3
+
+
+def test_decoding_names_and_group_parse():
+  assert bench.parse_args(['decoding']).workloads == ['beam_search', 'ctc_decode', 'frontend']
+  assert bench.parse_args(['seq2seq', 'ctc_decode']).workloads == ['seq2seq_attention', 'transformer', 'ctc_decode']

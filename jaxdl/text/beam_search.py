@@ -201,7 +201,8 @@ def benchmark_toy(*, batch_size: int = 64, beam_width: int = 4, max_len: int = 3
                   repeats: int = 3, seed: int = 0, bos_id: int = 1, eos_id: int = 2) -> dict:
   """Decode throughput (sequences/s) of the jit `beam_search` and the eager `beam_search_reference` on the
   `table_step_fn` toy decoder (random N(0, 1) table), best of `repeats`; also the compile time and whether the
-  two returned the same best sequences."""
+  two returned the same best sequences; `jit_times_s` / `eager_times_s` list every repeat's seconds (the two
+  alternate; `jaxdl bench beam_search` reports their medians)."""
   table = np.random.default_rng(seed).normal(size=(max_len, vocab_size, vocab_size)).astype(np.float32)
   step_fn = table_step_fn(table)
   state = tile_beams({'position': jnp.zeros(batch_size, jnp.int32)}, beam_width)
@@ -210,14 +211,15 @@ def benchmark_toy(*, batch_size: int = 64, beam_width: int = 4, max_len: int = 3
   t0 = time.perf_counter()
   jit_out = jax.block_until_ready(run(state))
   compile_s = time.perf_counter() - t0
-  jit_s, eager_s = np.inf, np.inf
+  jit_times, eager_times = [], []
   for _ in range(repeats):
     t0 = time.perf_counter()
     jax.block_until_ready(run(state))
-    jit_s = min(jit_s, time.perf_counter() - t0)
+    jit_times.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     eager_out = beam_search_reference(step_fn, {'position': np.zeros(batch_size * beam_width, np.int32)}, **kw)
-    eager_s = min(eager_s, time.perf_counter() - t0)
+    eager_times.append(time.perf_counter() - t0)
+  jit_s, eager_s = min(jit_times), min(eager_times)
   return {'jit_sequences_per_s': batch_size / jit_s, 'eager_sequences_per_s': batch_size / eager_s,
-          'speedup': eager_s / jit_s, 'compile_s': compile_s,
+          'speedup': eager_s / jit_s, 'compile_s': compile_s, 'jit_times_s': jit_times, 'eager_times_s': eager_times,
           'same_result': bool(np.array_equal(np.asarray(jit_out.sequences), eager_out.sequences))}
