@@ -1174,6 +1174,46 @@ def throughput_ctc_decode(repeats: int, tiny: bool = False) -> list[dict]:
   return out
 
 
+def throughput_ctc_grad(repeats: int, tiny: bool = False) -> list[dict]:
+  """Utterances/s of the CTC loss forward + gradient w.r.t. the logits (the issue's measure, no model around it):
+  jit jax.value_and_grad of jaxdl.speech.ctc.ctc_loss (optax.ctc_loss inside, plus the feasibility masking) and of
+  bare optax.ctc_loss, vs torch.nn.functional.ctc_loss (log_softmax + loss, backward) on the same arrays: batch 32,
+  200 frames, 32 classes (blank 0), 40 labels, mean over utterances. Needs torch for the reference."""
+  import optax  # pylint: disable=g-import-not-at-top
+  from jaxdl.speech.ctc import ctc_loss  # pylint: disable=g-import-not-at-top
+  torch = _torch()
+  B, T, K, N = (2, 12, 6, 4) if tiny else (32, 200, 32, CTC_LABELS)
+  rng = np.random.default_rng(0)
+  logits = rng.standard_normal((B, T, K)).astype(np.float32)
+  labels = rng.integers(1, K, (B, N)).astype(np.int32)
+  lpad, ypad = np.zeros((B, T), np.float32), np.zeros((B, N), np.float32)
+  x, y, lp, yp = (jax.numpy.asarray(a) for a in (logits, labels, lpad, ypad))
+  ours = jax.jit(jax.value_and_grad(lambda z: jax.numpy.mean(ctc_loss(z, lp, y, yp, reduction='none')['loss'])))
+  bare = jax.jit(jax.value_and_grad(lambda z: jax.numpy.mean(optax.ctc_loss(z, lp, y, yp))))
+  ref_fn = None
+  if torch is not None:
+    tx = torch.tensor(logits.transpose(1, 0, 2), requires_grad=True)          # (T, B, K)
+    ty = torch.tensor(labels, dtype=torch.long)
+    tlen, ylen = torch.full((B,), T, dtype=torch.long), torch.full((B,), N, dtype=torch.long)
+
+    def ref_fn():
+      tx.grad = None
+      loss = torch.nn.functional.ctc_loss(tx.log_softmax(-1), ty, tlen, ylen, blank=0, reduction='sum') / B
+      loss.backward()
+      return float(loss.detach()), tx.grad.numpy().transpose(1, 0, 2)
+  out = []
+  for case, fn in (('jaxdl.speech.ctc.ctc_loss', ours), ('bare optax.ctc_loss', bare)):
+    compile_s, jt, rt, cont, (v, g), ref = _alternate(lambda fn=fn: fn(x), ref_fn, repeats)
+    extra = {}
+    if ref is not None:
+      extra = {'loss_diff': abs(float(v) - ref[0]), 'grad_max_abs_diff': float(np.max(np.abs(np.asarray(g) - ref[1])))}
+    out.append(_rate_record('ctc_grad', f'{case}: forward + gradient (batch {B}, {T} frames, {K} classes, {N} '
+                            'labels)', 'utterances/s', B, f'jit value_and_grad({case})',
+                            'torch.nn.functional.ctc_loss + backward' if torch is not None else None,
+                            compile_s, jt, rt, cont, **extra))
+  return out
+
+
 def throughput_frontend(repeats: int, tiny: bool = False) -> list[dict]:
   """Hours of audio per second of jaxdl.speech.features (jit, the whole batch in one call) vs librosa (its
   multichannel call on the same (B, T) batch; skipped if librosa is not installed): the course's `log_mel` (25 / 15
@@ -1228,6 +1268,8 @@ THROUGHPUTS: dict[str, Throughput] = {
     'ctc_decode': Throughput('CTC prefix beam search, jit batched vs host, without and with a char trigram LM',
                              throughput_ctc_decode),
     'frontend': Throughput('speech front end (log_mel, spectrogram), jit batched vs librosa', throughput_frontend),
+    'ctc_grad': Throughput('CTC loss forward + gradient alone, jit (jaxdl and bare optax) vs torch ctc_loss',
+                           throughput_ctc_grad),
 }
 
 

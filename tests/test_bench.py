@@ -292,7 +292,7 @@ def test_seq2seq_workloads_run_a_step_in_both_frameworks(name, monkeypatch):
 
 
 @pytest.mark.parametrize('name', ['beam_search_toy', pytest.param('beam_search', marks=pytest.mark.slow), 'ctc_decode',
-                                  'frontend'])
+                                  'frontend', 'ctc_grad'])
 def test_throughputs_run_on_tiny_sizes(name):
   if name == 'beam_search_toy':   # the default tier skips compiling seq2seq generate (slow tier: all of it)
     records, name = bench.throughput_beam_search(1, True, with_model=False), 'beam_search'
@@ -307,6 +307,8 @@ def test_throughputs_run_on_tiny_sizes(name):
     # the jit decoders and the references decode the same inputs to the same results
     assert r.get('same_result', True) and r.get('same_result_fraction', 1.0) == 1.0
     assert r.get('same_best_fraction', 1.0) == 1.0 and r.get('max_abs_diff', 0.0) < 1e-3
+    # the CTC losses and gradients are torch's (where installed)
+    assert r.get('loss_diff', 0.0) < 1e-4 and r.get('grad_max_abs_diff', 0.0) < 1e-4
 
 
 def test_decoding_names_and_group_parse():
