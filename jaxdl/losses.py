@@ -165,7 +165,23 @@ def _kwonly(fn):
 def build_loss(loss_config) -> LossFn:
   check_config(loss_config)
   cfg = {k: v for k, v in dict(loss_config).items() if k not in PENALTY_KEYS}
-  return functools.partial(LOSSES.get(cfg.pop('name')), **cfg)
+  return with_aux_loss(functools.partial(LOSSES.get(cfg.pop('name')), **cfg))
+
+
+def with_aux_loss(loss_fn: LossFn) -> LossFn:
+  """Auxiliary loss terms from the model: outputs {'logits', ..., 'aux_loss': [B]} (e.g. show-attend-tell's doubly
+  stochastic penalty, Xu et al. 2016 eq. 14) add aux_loss to each example's loss — divided by its 'weight' when the
+  loss weights examples (per-token means), so the batch loss is (Σ token losses + Σ aux) / Σ tokens — reported as
+  'aux_loss' too. Other outputs pass through unchanged."""
+  def loss(outputs, batch):
+    metrics = loss_fn(outputs, batch)
+    if isinstance(outputs, dict) and 'aux_loss' in outputs:
+      aux = outputs['aux_loss'].astype(metrics['loss'].dtype)
+      if 'weight' in metrics:
+        aux = aux / jnp.maximum(metrics['weight'], 1.0)
+      metrics = {**metrics, 'loss': metrics['loss'] + aux, 'aux_loss': aux}
+    return metrics
+  return loss
 
 
 @LOSSES.register('distillation', task='classification')

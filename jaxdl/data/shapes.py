@@ -13,6 +13,7 @@ pixels with α > 0) and its mask are kept: `shapes_annotations(split, **kwargs)`
 and `shapes_boxes(...)` the boxes alone. Used by the cnn_visualisation experiment (does Grad-CAM / saliency peak
 on the object?) and as the offline stand-in for CIFAR in the chapter-3 experiments. Train and test are drawn
 from independent streams (seed, 0) and (seed, 1), so the test set does not depend on `num_train`.
+The renderers `background(...)` and `coverage(...)` are shared with `captioned_shapes` (jaxdl/data/captions.py).
 """
 from __future__ import annotations
 
@@ -64,6 +65,42 @@ def _mask(k: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
   raise ValueError(k)
 
 
+def background(base, grad, freq, phase, amp, size: int) -> np.ndarray:
+  """(n, S, S, 3) float32 textured backgrounds: base colour (n, 3) + a linear gradient grad (n, 2, 3) across rows /
+  columns + a sinusoidal grating amp·sin(2π(f_y·row + f_x·col) + phase), freq (n, 2)."""
+  f32 = lambda a: np.asarray(a, np.float32)
+  base, grad, freq, phase, amp = map(f32, (base, grad, freq, phase, amp))
+  pos = (np.arange(size, dtype=np.float32) / size - 0.5)[None, :, None]           # (1, S, 1)
+  col_y = base[:, None, :] + grad[:, 0][:, None, :] * pos                          # (n, S, 3): rows
+  col_x = grad[:, 1][:, None, :] * pos                                              # (n, S, 3): columns
+  ar = np.arange(size, dtype=np.float32)
+  two_pi = np.float32(2 * np.pi)
+  wave = (two_pi * freq[:, 0, None, None] * ar[None, :, None] + two_pi * freq[:, 1, None, None] * ar[None, None, :]
+          + phase[:, None, None])                                                   # the grating's phase (n, S, S)
+  return col_y[:, :, None, :] + col_x[:, None, :, :] + (amp[:, None, None] * np.sin(wave))[..., None]
+
+
+def coverage(labels, r, cy, cx, size: int) -> np.ndarray:
+  """(n, S, S) float32 coverage α ∈ {0, ¼, ½, ¾, 1} of shape SHAPES[labels[i]] with half-size r[i] centred at
+  (cy[i], cx[i]) (pixels), by 2×2 supersampling: sub-pixel centres at offsets (j + ½)/SS − ½ around each pixel."""
+  f32 = lambda a: np.asarray(a, np.float32)
+  labels, r, cy, cx = np.asarray(labels), np.asarray(r), np.asarray(cy), np.asarray(cx)
+  sub = (np.arange(size * _SS, dtype=np.float32) + 0.5) / _SS - 0.5
+  sy, sx = np.meshgrid(sub, sub, indexing='ij')
+  alpha = np.zeros((len(labels), size, size), np.float32)
+  for k in np.unique(labels):
+    idx = np.flatnonzero(labels == k)
+    for chunk in np.array_split(idx, max(1, len(idx) // 256)):
+      if not len(chunk):
+        continue
+      inv = f32(1.0 / r[chunk])[:, None, None]
+      u = (sx[None] - f32(cx[chunk])[:, None, None]) * inv
+      v = (sy[None] - f32(cy[chunk])[:, None, None]) * inv
+      m = _mask(int(k), u, v).reshape(len(chunk), size, _SS, size, _SS)
+      alpha[chunk] = m.sum(axis=(2, 4), dtype=np.float32) * np.float32(1.0 / _SS ** 2)
+  return alpha
+
+
 def _draw(rng: np.random.Generator, n: int, size: int, num_classes: int, min_scale: float, max_scale: float,
           noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
   """(images (n, S, S, 3) float32, labels (n,), boxes (n, 4), masks (n, S, S) bool) of one split."""
@@ -86,31 +123,9 @@ def _draw(rng: np.random.Generator, n: int, size: int, num_classes: int, min_sca
   still = np.linalg.norm(colour - base, axis=1) < 0.45
   colour[still] = np.round(1.0 - base[still])
 
-  f32 = lambda a: np.asarray(a, np.float32)
-  base, grad, freq, phase, amp, colour = map(f32, (base, grad, freq, phase, amp, colour))
-  pos = (np.arange(size, dtype=np.float32) / size - 0.5)[None, :, None]           # (1, S, 1)
-  col_y = base[:, None, :] + grad[:, 0][:, None, :] * pos                          # (n, S, 3): rows
-  col_x = grad[:, 1][:, None, :] * pos                                              # (n, S, 3): columns
-  ar = np.arange(size, dtype=np.float32)
-  two_pi = np.float32(2 * np.pi)
-  wave = (two_pi * freq[:, 0, None, None] * ar[None, :, None] + two_pi * freq[:, 1, None, None] * ar[None, None, :]
-          + phase[:, None, None])                                                   # the grating's phase (n, S, S)
-  bg = col_y[:, :, None, :] + col_x[:, None, :, :] + (amp[:, None, None] * np.sin(wave))[..., None]
-
-  # Coverage α by supersampling: sub-pixel centres at offsets (j + ½)/SS − ½ around each pixel centre.
-  sub = (np.arange(size * _SS, dtype=np.float32) + 0.5) / _SS - 0.5
-  sy, sx = np.meshgrid(sub, sub, indexing='ij')
-  alpha = np.zeros((n, size, size), np.float32)
-  for k in range(num_classes):
-    idx = np.flatnonzero(labels == k)
-    for chunk in np.array_split(idx, max(1, len(idx) // 256)):
-      if not len(chunk):
-        continue
-      inv = f32(1.0 / r[chunk])[:, None, None]
-      u = (sx[None] - f32(cx[chunk])[:, None, None]) * inv
-      v = (sy[None] - f32(cy[chunk])[:, None, None]) * inv
-      m = _mask(k, u, v).reshape(len(chunk), size, _SS, size, _SS)
-      alpha[chunk] = m.sum(axis=(2, 4), dtype=np.float32) * np.float32(1.0 / _SS ** 2)
+  colour = np.asarray(colour, np.float32)
+  bg = background(base, grad, freq, phase, amp, size)
+  alpha = coverage(labels, r, cy, cx, size)
   a = alpha[..., None]
   images = bg + a * (colour[:, None, None, :] - bg)
   images += np.float32(noise) * rng.standard_normal((n, size, size, 3), dtype=np.float32)

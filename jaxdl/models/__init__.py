@@ -15,7 +15,7 @@ from jaxdl.errors import UserError
 from jaxdl.registry import MODELS, check_kwargs
 
 # Importing the families registers them.
-from jaxdl.models import alexnet, allcnn, char_rnn, cifar_small, cnn, convblock, deepspeech, densenet, highway, inception, lenet, linear, mlp, mobilenet, nin, polynomial, rbf, resnet, seq2seq, sequence, vgg, xception  # noqa: F401,E402  pylint: disable=unused-import
+from jaxdl.models import alexnet, allcnn, captioning, char_rnn, cifar_small, cnn, convblock, deepspeech, densenet, highway, inception, lenet, linear, mlp, mobilenet, nin, polynomial, rbf, resnet, seq2seq, sequence, vgg, xception  # noqa: F401,E402  pylint: disable=unused-import
 
 
 def _fields(cls) -> dict[str, dataclasses.Field]:

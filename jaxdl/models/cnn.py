@@ -61,7 +61,8 @@ class SimpleCNN(nn.Module):
     return (max_pool if self.pool == 'max' else avg_pool)(x, p, strides=p)
 
   @nn.compact
-  def __call__(self, x, train: bool = False):
+  def __call__(self, x, train: bool = False, feature_map: bool = False):
+    """Logits; `feature_map=True`: the last conv block's maps [B, H, W, C] instead (a trunk, e.g. for captioning)."""
     def act(h):
       if self.activation in activations.LEARNED:  # e.g. prelu: its own parameters per layer
         return activations.Activation(self.activation)(h)
@@ -79,6 +80,8 @@ class SimpleCNN(nn.Module):
       x = act(x)
       if (self.pool_every and (i + 1) % self.pool_every == 0) or (not self.pool_every and i == n - 1):
         x = self._pool(x)
+    if feature_map:
+      return x
     x = x.reshape((x.shape[0], -1))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     for i, w in enumerate(self.dense):

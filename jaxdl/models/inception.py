@@ -134,7 +134,8 @@ class GoogLeNet(nn.Module):
   aux_dropout_rate: float = 0.7
 
   @nn.compact
-  def __call__(self, x, train: bool = False):
+  def __call__(self, x, train: bool = False, feature_map: bool = False):
+    """Logits; `feature_map=True`: inception_5b's maps [B, 7, 7, 1024] at 224×224 instead (a trunk)."""
     x = as_float(x)
     bn = self.batch_norm
     lrn = lambda x: local_response_norm(x, 5, 1.0, 1e-4 / 5, 0.75) if self.lrn else x   # noqa: E731
@@ -153,6 +154,8 @@ class GoogLeNet(nn.Module):
         head = 'aux1' if name == 'inception_4a' else 'aux2'
         logits = AuxHeadV1(self.num_outputs, bn, self.aux_dropout_rate, name=head)(x, train)
         self.sow('intermediates', f'{head}_logits', logits)
+    if feature_map:
+      return x
     x = jnp.mean(x, axis=(1, 2))
     if self.dropout_rate:
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
