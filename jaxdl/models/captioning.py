@@ -91,10 +91,31 @@ def _start_search(module, method, state):
   return lambda tok, st: model.apply({'params': params}, tok, st, method=method), state
 
 
+class _Decoding:
+  """`generate` and `beam` for a captioner with `initial_state(inputs)` and `_step(tokens, state)`: the one jit beam
+  search (jaxdl.text.beam_search) from the decoder state after reading the image."""
+
+  def generate(self, inputs, decoder_inputs=None, *, beam_width: int = 1, max_length: int = 0,
+               length_penalty: float = 0.0):
+    """ids [B, L] int32 (EOS kept, PAD after); greedy at beam_width 1. `decoder_inputs` is ignored."""
+    del decoder_inputs
+    _check_decode(beam_width, max_length, length_penalty)
+    step_fn, state = _start_search(self, type(self)._step, self.initial_state(inputs))
+    return _search(step_fn, state, inputs.shape[0], int(beam_width), int(max_length or self.max_decode_length),
+                   length_penalty)[0]
+
+  def beam(self, inputs, *, beam_width: int, max_length: int = 0, length_penalty: float = 0.0, n_best: int = 1):
+    """The n-best hypotheses (jaxdl.text.beam_search.BeamSearchResult), beam search even at width 1."""
+    _check_decode(beam_width, max_length, length_penalty)
+    step_fn, state = _start_search(self, type(self)._step, self.initial_state(inputs))
+    return _search(step_fn, state, inputs.shape[0], int(beam_width), int(max_length or self.max_decode_length),
+                   length_penalty, n_best=n_best, greedy=False)[1]
+
+
 @MODELS.register('show_and_tell', example_input_shape=(16, 16, 3), example_target_shape=(5,),
                  description='image captioning (Vinyals et al. 2015): CNN embedding as the LSTM\'s first input; '
                  'greedy / beam-search generate')
-class ShowAndTell(nn.Module):
+class ShowAndTell(_Decoding, nn.Module):
   """Images [B, H, W, C] (+ decoder_inputs [B, T]) -> next-word logits [B, T, num_outputs] (module docstring)."""
   num_outputs: int = 32
   encoder: str = 'simple_cnn'
@@ -152,21 +173,6 @@ class ShowAndTell(nn.Module):
     carry, _ = self.lstm(None, self.image_embedding(inputs))
     return {'carry': carry}
 
-  def generate(self, inputs, decoder_inputs=None, *, beam_width: int = 1, max_length: int = 0,
-               length_penalty: float = 0.0):
-    """ids [B, L] int32 (EOS kept, PAD after); greedy at beam_width 1. `decoder_inputs` is ignored."""
-    del decoder_inputs
-    _check_decode(beam_width, max_length, length_penalty)
-    step_fn, state = _start_search(self, ShowAndTell._step, self.initial_state(inputs))
-    return _search(step_fn, state, inputs.shape[0], int(beam_width), int(max_length or self.max_decode_length),
-                   length_penalty)[0]
-
-  def beam(self, inputs, *, beam_width: int, max_length: int = 0, length_penalty: float = 0.0, n_best: int = 1):
-    """The n-best hypotheses (jaxdl.text.beam_search.BeamSearchResult), beam search even at width 1."""
-    _check_decode(beam_width, max_length, length_penalty)
-    step_fn, state = _start_search(self, ShowAndTell._step, self.initial_state(inputs))
-    return _search(step_fn, state, inputs.shape[0], int(beam_width), int(max_length or self.max_decode_length),
-                   length_penalty, n_best=n_best, greedy=False)[1]
 
 
 class AttendStep(nn.Module):
@@ -200,7 +206,7 @@ def grid_coordinates(height: int, width: int):
 @MODELS.register('show_attend_tell', example_input_shape=(16, 16, 3), example_target_shape=(5,),
                  description='image captioning with soft attention over the conv map (Xu et al. 2015) and the '
                  'doubly stochastic penalty; greedy / beam-search generate')
-class ShowAttendTell(nn.Module):
+class ShowAttendTell(_Decoding, nn.Module):
   """Images [B, H, W, C] (+ decoder_inputs [B, T]) -> {'logits' [B, T, V], 'aux_loss' [B], 'attention' [B, T, L]}."""
   num_outputs: int = 32
   encoder: str = 'simple_cnn'
@@ -274,17 +280,3 @@ class ShowAttendTell(nn.Module):
     a, _ = self.annotations(inputs)
     return {'carry': self._init_carry(a), 'memory': a}
 
-  def generate(self, inputs, decoder_inputs=None, *, beam_width: int = 1, max_length: int = 0,
-               length_penalty: float = 0.0):
-    """ids [B, L] int32 (EOS kept, PAD after); greedy at beam_width 1. `decoder_inputs` is ignored."""
-    del decoder_inputs
-    _check_decode(beam_width, max_length, length_penalty)
-    step_fn, state = _start_search(self, ShowAttendTell._step, self.initial_state(inputs))
-    return _search(step_fn, state, inputs.shape[0], int(beam_width), int(max_length or self.max_decode_length),
-                   length_penalty)[0]
-
-  def beam(self, inputs, *, beam_width: int, max_length: int = 0, length_penalty: float = 0.0, n_best: int = 1):
-    _check_decode(beam_width, max_length, length_penalty)
-    step_fn, state = _start_search(self, ShowAttendTell._step, self.initial_state(inputs))
-    return _search(step_fn, state, inputs.shape[0], int(beam_width), int(max_length or self.max_decode_length),
-                   length_penalty, n_best=n_best, greedy=False)[1]
