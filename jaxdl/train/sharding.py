@@ -143,7 +143,7 @@ def _start_service(args: dict) -> subprocess.Popen | None:
   if line != 'ready':
     proc.kill()
     raise UserError(f'the jax.distributed coordination service could not start on {bind}: '
-                    f'{line.removeprefix("error: ") or "it exited with status " + str(proc.wait())}',
+                    f'{line.removeprefix("error: ") or "it exited with status " + str(proc.wait()) + " (is the port in use?)"}',
                     'a free port on the first node', 'set JAX_COORDINATOR_ADDRESS (or JAX_COORDINATOR_PORT on SLURM) '
                     'to a free port')
   return proc
