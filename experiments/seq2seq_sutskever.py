@@ -27,8 +27,9 @@ Expected:   R3: 384M (formula: (160k + 80k)·1000 + 8·(4·1000·2000 + 4·1000)
             R11: the paper's sign (lower perplexity, higher BLEU with reversal) — not guaranteed on dates.
 Measured:   (2026-12-03) R3 384,112,000 = the formula (pass). R11 forward → reversed: test perplexity 1.362 → 1.634,
             BLEU 24.3 → 16.0, exact match 7.6% → 2.0% — reversal HURTS here (fail), as the year argument predicts;
-            both runs are short (1,500 steps) and far from converged.
-CPU time:   R3 < 10 s; R11 two runs of 1,500 steps ≈ 4-6 min on 2 cores.
+            both runs are short (1,500 steps) and far from converged. Next to them, the transformer of the same size
+            (441,920 vs 440,384 parameters) and budget: perplexity 1.183, BLEU 67.2, exact match 42.3%.
+CPU time:   R3 < 10 s; R11 two runs of 1,500 steps ≈ 4-6 min on 2 cores; the transformer run 4 min under load.
 """
 import jax
 import jax.numpy as jnp

@@ -14,10 +14,12 @@ Command:    jaxdl reproduce sequential_digits --out=report/
             ... --config.data.mode=rows --config.model.cell=elman
 Expected:   row by row (8 steps) every cell learns (≥ 90%); pixel by pixel (64 steps) the gated cells and the IRNN
             stay high while the Elman RNN falls behind; the bidirectional LSTM at least matches the LSTM.
-Measured:   (2026-12-03) rows: Elman 0.978, IRNN 0.939, LSTM 0.967, GRU 0.978, BiLSTM 0.992; pixels: Elman 0.867,
-            IRNN 0.439, LSTM 0.897, GRU 0.911, BiLSTM 0.908 — FAIL: the IRNN does not beat Elman pixel by pixel at this
-            budget (1,000 steps, lr 1e-3), and 64 steps of 8×8 digits leave Elman close to the gated cells.
-CPU time:   ≈ 4 min on 2 idle cores (10 runs of NUM_STEPS steps); 6 min measured under load.
+Measured:   (2026-12-03) rows: Elman 0.978, IRNN 0.939, LSTM 0.967, GRU 0.978, BiLSTM 0.992; rows28 (digits28):
+            Elman 0.933, IRNN 0.950, LSTM 0.981, GRU 0.969, BiLSTM 0.981; pixels: Elman 0.867, IRNN 0.439, LSTM 0.897,
+            GRU 0.911, BiLSTM 0.908 — FAIL: the IRNN does not beat Elman pixel by pixel at this budget (1,000 steps,
+            lr 1e-3; Adam 1e-4 / 3e-4 and input std 0.01 were no better: 0.29-0.41), and 64 steps of 8×8 digits
+            leave Elman close to the gated cells.
+CPU time:   ≈ 5 min on 2 idle cores (15 runs of NUM_STEPS steps; the five rows28 runs took 10-28 s each).
 """
 from jaxdl import plots
 from jaxdl.config import base_config
