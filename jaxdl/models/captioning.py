@@ -49,7 +49,7 @@ import jax.numpy as jnp
 from jaxdl.errors import UserError
 from jaxdl.models.cnn import SimpleCNN
 from jaxdl.models.inception import GoogLeNet
-from jaxdl.models.seq2seq import _check_decode, _search, symmetric_uniform
+from jaxdl.models.seq2seq import _check_decode, _search, bound_step_fn, symmetric_uniform
 from jaxdl.nn import attention as attn_lib
 from jaxdl.nn import recurrent
 from jaxdl.nn.precision import as_float
@@ -84,13 +84,6 @@ def _decoder_inputs(decoder_inputs, batch_size: int):
   return decoder_inputs.reshape(batch_size, -1).astype(jnp.int32)
 
 
-def _start_search(module, method, state):
-  """A step function over `module`'s parameters (bound now), for greedy / beam search."""
-  params = module.variables['params']
-  model = module.clone(parent=None)
-  return lambda tok, st: model.apply({'params': params}, tok, st, method=method), state
-
-
 class _Decoding:
   """`generate` and `beam` for a captioner with `initial_state(inputs)` and `_step(tokens, state)`: the one jit beam
   search (jaxdl.text.beam_search) from the decoder state after reading the image."""
@@ -100,14 +93,14 @@ class _Decoding:
     """ids [B, L] int32 (EOS kept, PAD after); greedy at beam_width 1. `decoder_inputs` is ignored."""
     del decoder_inputs
     _check_decode(beam_width, max_length, length_penalty)
-    step_fn, state = _start_search(self, type(self)._step, self.initial_state(inputs))
+    step_fn, state = bound_step_fn(self, type(self)._step), self.initial_state(inputs)
     return _search(step_fn, state, inputs.shape[0], int(beam_width), int(max_length or self.max_decode_length),
                    length_penalty)[0]
 
   def beam(self, inputs, *, beam_width: int, max_length: int = 0, length_penalty: float = 0.0, n_best: int = 1):
     """The n-best hypotheses (jaxdl.text.beam_search.BeamSearchResult), beam search even at width 1."""
     _check_decode(beam_width, max_length, length_penalty)
-    step_fn, state = _start_search(self, type(self)._step, self.initial_state(inputs))
+    step_fn, state = bound_step_fn(self, type(self)._step), self.initial_state(inputs)
     return _search(step_fn, state, inputs.shape[0], int(beam_width), int(max_length or self.max_decode_length),
                    length_penalty, n_best=n_best, greedy=False)[1]
 

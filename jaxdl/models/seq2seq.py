@@ -93,6 +93,14 @@ def _valid_and_lengths(inputs, inputs_paddings):
   return valid, jnp.sum(valid, axis=1).astype(jnp.int32)
 
 
+def bound_step_fn(module: nn.Module, method) -> Any:
+  """`module.method(tokens, state)` over the module's parameters, bound now: the step function greedy decoding and
+  the beam search call (inside `generate`, under the caller's jit)."""
+  params = module.variables['params']
+  model = module.clone(parent=None)
+  return lambda tok, st: model.apply({'params': params}, tok, st, method=method)
+
+
 def _search(step_fn, state, batch_size, beam_width, max_len, length_penalty, n_best=1, greedy=True):
   """Greedy decoding at width 1 (when `greedy`), else beam search; -> (sequences [B, L], BeamSearchResult|None)."""
   if beam_width == 1 and greedy:
@@ -136,8 +144,9 @@ class Seq2Seq(nn.Module):
 
   def __post_init__(self):
     super().__post_init__()
-    if self.teacher_forcing_decay != 'none':   # the options' one check, at build time
-      self._teacher_forcing(0)
+    if self.teacher_forcing_decay != 'none':   # the schedule's options, checked at build time
+      sampling.check_teacher_forcing(self.teacher_forcing_decay, k=self.decay_k, c=self.decay_c or None,
+                                     epsilon=self._floor())
     if self.attention not in ATTENTIONS:
       raise UserError(f'config.model.attention={self.attention!r} for seq2seq', f'one of {ATTENTIONS}',
                       'fix --config.model.attention')
@@ -203,9 +212,12 @@ class Seq2Seq(nn.Module):
     """ε at training step `step`: the probability of feeding the true previous token."""
     if self.teacher_forcing_decay == 'none':
       return self.teacher_forcing
-    floor = self.teacher_forcing if self.teacher_forcing < 1.0 else 0.0
     return sampling.teacher_forcing_probability(step, self.teacher_forcing_decay, k=self.decay_k,
-                                                c=self.decay_c or None, epsilon=floor)
+                                                c=self.decay_c or None, epsilon=self._floor())
+
+  def _floor(self) -> float:
+    """The linear decay's floor ε: `teacher_forcing` when below 1, else 0."""
+    return self.teacher_forcing if self.teacher_forcing < 1.0 else 0.0
 
   def __call__(self, inputs, inputs_paddings=None, decoder_inputs=None, train: bool = False, step=None):
     memory, carries, valid = self.encode(inputs, inputs_paddings, train)
@@ -243,10 +255,7 @@ class Seq2Seq(nn.Module):
 
   def _start(self, inputs, inputs_paddings):
     memory, carries, valid = self.encode(inputs, inputs_paddings)
-    params = self.variables['params']
-    model = self.clone(parent=None)
-    step_fn = lambda tok, st: model.apply({'params': params}, tok, st, method=Seq2Seq._step)
-    return step_fn, {'carry': carries, 'memory': memory, 'valid': valid}
+    return bound_step_fn(self, Seq2Seq._step), {'carry': carries, 'memory': memory, 'valid': valid}
 
   # ---- generation
   def generate(self, inputs, inputs_paddings=None, decoder_inputs=None, *, beam_width: int = 1, max_length: int = 0,

@@ -144,15 +144,8 @@ def stream_sample(step_fn: StepFn, init_state, key, *, max_new_tokens: int, prim
       nxt, state = step(jnp.int32(tok), state, sub)
 
 
-def teacher_forcing_probability(step, kind: str = 'linear', *, k: float, c: float | None = None,
-                                epsilon: float = 0.0):
-  """Scheduled sampling's ε_i at training iteration i = `step` (Bengio et al. 2015, §2.4), the probability of
-  feeding the true previous token (else the model's own sample):
-
-    linear           ε_i = max(ε, k − c·i)      0 ≤ ε < 1 (epsilon), offset 0 < k ≤ 1, slope c > 0
-    exponential      ε_i = k^i                  0 < k < 1
-    inverse_sigmoid  ε_i = k / (k + exp(i/k))   k ≥ 1
-  """
+def check_teacher_forcing(kind: str, *, k: float, c: float | None = None, epsilon: float = 0.0) -> None:
+  """The options of `teacher_forcing_probability` (UserError when they define no schedule); pure Python."""
   if kind == 'linear':
     if not (0 <= epsilon < 1 and 0 < k <= 1 and c is not None and c > 0):
       raise UserError(f'linear teacher-forcing decay with epsilon={epsilon}, k={k}, c={c}',
@@ -166,6 +159,18 @@ def teacher_forcing_probability(step, kind: str = 'linear', *, k: float, c: floa
   else:
     raise UserError(f'unknown teacher-forcing decay {kind!r}', "'linear', 'exponential' or 'inverse_sigmoid'",
                     'fix the scheduled-sampling kind')
+
+
+def teacher_forcing_probability(step, kind: str = 'linear', *, k: float, c: float | None = None,
+                                epsilon: float = 0.0):
+  """Scheduled sampling's ε_i at training iteration i = `step` (Bengio et al. 2015, §2.4), the probability of
+  feeding the true previous token (else the model's own sample):
+
+    linear           ε_i = max(ε, k − c·i)      0 ≤ ε < 1 (epsilon), offset 0 < k ≤ 1, slope c > 0
+    exponential      ε_i = k^i                  0 < k < 1
+    inverse_sigmoid  ε_i = k / (k + exp(i/k))   k ≥ 1
+  """
+  check_teacher_forcing(kind, k=k, c=c, epsilon=epsilon)
   i = jnp.asarray(step, jnp.float32)
   if kind == 'linear':
     return jnp.maximum(epsilon, k - c * i)
