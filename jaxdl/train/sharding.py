@@ -128,9 +128,10 @@ def _coordinator(args: dict) -> str:
     return 'the first node of the job'
 
 
-def _start_service(args: dict) -> subprocess.Popen | None:
+def _start_service(args: dict) -> tuple[subprocess.Popen, str] | None:
   """Process 0 starts jax.distributed's coordination service as a child (`jaxdl.train.coordination`), so that it
-  outlives process 0. None where the address is unknown here (jax then runs the service in this process)."""
+  outlives process 0: (the child, the coordinator address). None where the address is unknown here (jax then runs
+  the service in this process)."""
   address = _coordinator(args) if args['coordinator_address'] or os.environ.get('SLURM_STEP_NODELIST') else None
   if not address or ':' not in address:
     return None
@@ -146,7 +147,7 @@ def _start_service(args: dict) -> subprocess.Popen | None:
                     f'{line.removeprefix("error: ") or "it exited with status " + str(proc.wait()) + " (is the port in use?)"}',
                     'a free port on the first node', 'set JAX_COORDINATOR_ADDRESS (or JAX_COORDINATOR_PORT on SLURM) '
                     'to a free port')
-  return proc
+  return proc, address
 
 
 def _release_service(finished: bool) -> None:
@@ -271,12 +272,13 @@ def maybe_initialize_distributed() -> None:
   threading.Thread(target=init_watchdog, name='jaxdl-init-watchdog', daemon=True).start()
   if args['process_id'] == 0:
     try:
-      _state['service'] = _start_service(args)
+      started = _start_service(args)
     except UserError:
       joined.set()
       raise
-    if _state['service'] is not None:   # jax's own service, in this process, listens on a spare port, unused
-      args = dict(args, coordinator_address=_coordinator(args), coordinator_bind_address='127.0.0.1:0')
+    if started is not None:   # jax's own service, in this process, listens on a spare port, unused
+      _state['service'], address = started
+      args = dict(args, coordinator_address=address, coordinator_bind_address='127.0.0.1:0')
   try:
     jax.distributed.initialize(**{k: v for k, v in args.items() if v is not None})
   except Exception as e:  # noqa: BLE001 — e.g. an address that does not resolve
