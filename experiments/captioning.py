@@ -10,7 +10,8 @@ Models:     `show_and_tell` (the image embedding, batch-normalised, is the LSTM'
             learns only the language model here, see jaxdl/models/captioning.py) and `show_attend_tell` (additive
             attention over the 8×8 conv map, gate β, deep output, λ = 1), both on the same simple_cnn trunk
             (3×3 SAME convs 32, 64, each + max-pool 2), embedding 64, LSTM 128, trained end to end from scratch
-            (no ImageNet here; `--config.optimizer.freeze="('encoder',)"` trains on a frozen trunk instead). Adam 3e-3,
+            (no ImageNet here; `--config.model.freeze_encoder=True --config.optimizer.freeze="('encoder',)"` with
+            `--config.train.init_from=RUN` trains on a frozen, already trained trunk instead). Adam 3e-3,
             clip 5, batch 64, 1,200 steps (≈ 19 epochs).
 Measured:   BLEU-4 (sacrebleu) and exact match of the test captions decoded with beam width 1 (greedy), 3 and 20
             (GNMT length penalty 0); R4's parameter count of the notes' preset (GoogLeNet trunk at 224×224,

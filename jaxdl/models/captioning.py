@@ -30,8 +30,10 @@ and `feature_grid(...)` the map's (H', W').
 
 The encoder is a jaxdl zoo CNN used as a trunk (`feature_map=True`): 'simple_cnn' (3×3 SAME convs of
 `encoder_channels`, each followed by ReLU and a 2×2 max-pool) or 'googlenet'; its parameters live under 'encoder', so
-`optimizer.freeze=('encoder',)` trains the decoder on a frozen CNN (Vinyals: frozen first, fine-tuned later) and
-`train.init_from` + `init_from_exclude` starts it from a trained run.
+`freeze_encoder=True` with `optimizer.freeze=('encoder',)` trains the decoder on a frozen CNN (Vinyals: frozen first,
+fine-tuned later): the CNN runs in inference mode (its BN uses, and keeps, the running statistics it was trained
+with), no gradient is computed through it (faster), and the optimiser leaves its weights alone (no weight decay
+either); `train.init_from` + `init_from_exclude` starts it from a trained run.
 
 Both declare `batch_keys = ('decoder_inputs',)` (BOS + caption; PAD = 0 marks padding) and have
 `generate(inputs, *, beam_width, max_length, length_penalty) -> ids [B, L]`: greedy at width 1, else the one jit
@@ -84,6 +86,14 @@ def _decoder_inputs(decoder_inputs, batch_size: int):
   return decoder_inputs.reshape(batch_size, -1).astype(jnp.int32)
 
 
+def _features(cnn: nn.Module, images, train: bool, frozen: bool):
+  """The encoder's feature map; `frozen`: the CNN runs in inference mode (BN with its running statistics, which
+  stay as they are; no dropout) and no gradient flows into it, so the backward pass stops at the features."""
+  if frozen:
+    return jax.lax.stop_gradient(cnn(as_float(images), train=False, feature_map=True))
+  return cnn(as_float(images), train=train, feature_map=True)
+
+
 class _Decoding:
   """`generate` and `beam` for a captioner with `initial_state(inputs)` and `_step(tokens, state)`: the one jit beam
   search (jaxdl.text.beam_search) from the decoder state after reading the image."""
@@ -115,6 +125,7 @@ class ShowAndTell(_Decoding, nn.Module):
   encoder_channels: Sequence[int] = (32, 64)
   encoder_batch_norm: bool = False         # simple_cnn: BN after each conv (batch statistics in 'batch_stats')
   image_features: str = 'flatten'
+  freeze_encoder: bool = False             # the CNN in inference mode, no gradient through it (module docstring)
   image_batch_norm: bool = True            # BN on W_I CNN(I) (see the module docstring)
   embed_dim: int = 64
   hidden_size: int = 128
@@ -144,7 +155,7 @@ class ShowAndTell(_Decoding, nn.Module):
 
   def image_embedding(self, images, train: bool = False):
     """x_{−1} = W_I CNN(I) [B, embed_dim]."""
-    f = self.cnn(as_float(images), train=train, feature_map=True)
+    f = _features(self.cnn, images, train, self.freeze_encoder)
     f = f.reshape(f.shape[0], -1) if self.image_features == 'flatten' else jnp.mean(f, axis=(1, 2))
     x = self.image_embed(f)
     return self.image_bn(x, use_running_average=not train) if self.image_batch_norm else x
@@ -205,6 +216,8 @@ class ShowAttendTell(_Decoding, nn.Module):
   encoder: str = 'simple_cnn'
   encoder_channels: Sequence[int] = (32, 64)
   coordinates: bool = True                 # append each cell's (row, col) to its annotation vector
+  encoder_batch_norm: bool = False         # simple_cnn: BN after each conv (batch statistics in 'batch_stats')
+  freeze_encoder: bool = False             # the CNN in inference mode, no gradient through it (module docstring)
   embed_dim: int = 64
   hidden_size: int = 128
   attention_features: int = 64
@@ -224,7 +237,7 @@ class ShowAttendTell(_Decoding, nn.Module):
                       'fix --config.model.penalty')
 
   def setup(self):
-    self.cnn = _encoder(self.encoder, self.encoder_channels, 'show_attend_tell')
+    self.cnn = _encoder(self.encoder, self.encoder_channels, 'show_attend_tell', self.encoder_batch_norm)
     self.embed = nn.Embed(self.num_outputs, self.embed_dim, name='embed')
     self.init_h = nn.Dense(self.hidden_size, name='init_h')
     self.init_c = nn.Dense(self.hidden_size, name='init_c')
@@ -235,7 +248,7 @@ class ShowAttendTell(_Decoding, nn.Module):
 
   def annotations(self, images, train: bool = False):
     """(a [B, L, D], the map's (H', W')): the encoder's cells, row-major, (+ normalised (row, col))."""
-    f = self.cnn(as_float(images), train=train, feature_map=True)
+    f = _features(self.cnn, images, train, self.freeze_encoder)
     b, hh, ww, d = f.shape
     a = f.reshape(b, hh * ww, d)
     if self.coordinates:

@@ -72,7 +72,7 @@ class TrainSetup:
     self.train_step = jax.jit(make_train_step(self.model, self.loss_fn, self.tx, t.grad_accum_steps,
                                               build_penalty(config.loss), t.averaging, t.ema_decay,
                                               data_lib.build_augment(config.data.get('augment'), self.info),
-                                              t.compute_dtype),
+                                              t.compute_dtype, tuple(config.optimizer.get('freeze', ()) or ())),
                               in_shardings=(self.repl, self.data_sharding, self.repl),
                               out_shardings=(self.repl, self.repl), donate_argnums=(0,))
     self._eval_fn = make_eval_step(self.model, self.loss_fn, t.compute_dtype)

@@ -75,16 +75,28 @@ def average_weights(avg, params, step, averaging: str, decay: float):
 
 def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, grad_accum_steps: int = 1,
                     penalty_fn: Callable[[Any], jax.Array] | None = None, averaging: str = 'none',
-                    ema_decay: float = 0.999, augment_fn: Callable | None = None, compute_dtype: str = 'float32'
-                    ) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
+                    ema_decay: float = 0.999, augment_fn: Callable | None = None, compute_dtype: str = 'float32',
+                    freeze: tuple[str, ...] = ()) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
   """Builds `train_step(state, batch, rng) -> (state, metrics)` (metrics: batch means, plus grad_norm).
 
   `penalty_fn(params)` (e.g. an L1/L2 penalty) is added to the data loss; metrics report both. The optimiser
   receives the loss as `value` (optax's extra-args protocol), which reduce-on-plateau and line searches use.
   `augment_fn(rng, batch) -> batch` (jaxdl.data.augment) transforms the training batch on device, with its own key.
   `compute_dtype` 'bfloat16': mixed precision (see the module docstring).
+  `freeze` (config.optimizer.freeze): the names whose parameters the optimiser leaves alone; the mutable state
+  under them (BN's running statistics of a frozen trunk) stays too, so evaluation keeps the statistics the trunk was
+  trained with. (The frozen layers still normalise with the batch's statistics in training; a model that runs a
+  frozen part in inference mode says so, e.g. the captioners' `freeze_encoder`.)
   """
   tx = optax.with_extra_args_support(tx)
+  freeze = tuple(freeze or ())
+
+  def keep_frozen(new_state, old_state):
+    if not freeze or not old_state:
+      return new_state
+    return jax.tree_util.tree_map_with_path(
+        lambda path, new, old: old if any(f in jax.tree_util.keystr(path) for f in freeze) else new,
+        new_state, dict(old_state))
 
   def loss_and_metrics(params, model_state, batch, rng, step):
     outputs, new_model_state = _apply(model, params, model_state, batch['inputs'], True, rng, compute_dtype,
@@ -127,8 +139,8 @@ def make_train_step(model, loss_fn: Callable, tx: optax.GradientTransformation, 
     avg = state.avg_params
     if averaging != 'none':
       avg = average_weights(avg, params, state.step + 1, averaging, ema_decay)
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, model_state=model_state,
-                              avg_params=avg)
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                              model_state=keep_frozen(model_state, state.model_state), avg_params=avg)
     return new_state, metrics
 
   return train_step

@@ -178,3 +178,50 @@ def test_bad_decoding_options_are_user_errors(sat, kw):
   m, v, b, _ = sat
   with pytest.raises(UserError):
     m.apply(v, b['inputs'], method='generate', **kw)
+
+
+@pytest.mark.parametrize('name', ['show_and_tell', 'show_attend_tell'])
+def test_freeze_encoder_runs_the_trunk_in_inference_mode_without_gradient(name):
+  # encoder BN makes the mode visible: in training mode it normalises with the batch's statistics and updates its own
+  kw = dict(encoder_batch_norm=True, **(dict(image_batch_norm=False) if name == 'show_and_tell' else {}))
+  frozen, free = _model(name, freeze_encoder=True, **kw), _model(name, **kw)
+  b = _batch()
+  v = free.init(jax.random.key(0), b['inputs'], b['decoder_inputs'])
+
+  def run(model, params, train):
+    out, new = model.apply({**v, 'params': params}, b['inputs'], b['decoder_inputs'], train=train,
+                           mutable=['batch_stats'])
+    return out['logits'] if isinstance(out, dict) else out, new
+
+  def loss(params, model):
+    logits, new = run(model, params, True)
+    return jnp.sum(logits ** 2), new
+
+  moved = lambda a, b: any(not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  for model, is_frozen in ((frozen, True), (free, False)):
+    g, new = jax.grad(loss, has_aux=True)(v['params'], model)
+    assert any(np.any(np.asarray(x) != 0) for x in jax.tree.leaves(g['encoder'])) != is_frozen
+    assert any(np.any(np.asarray(x) != 0) for x in jax.tree.leaves(g['embed']))
+    assert moved(v['batch_stats']['encoder'], new['batch_stats']['encoder']) != is_frozen
+  # frozen, the training forward IS the inference forward (no other BN or dropout in these models); free, it is not
+  train_frozen, eval_free = run(frozen, v['params'], True)[0], run(free, v['params'], False)[0]
+  np.testing.assert_allclose(train_frozen, eval_free, rtol=1e-6, atol=1e-6)
+  assert not np.allclose(run(free, v['params'], True)[0], eval_free, atol=1e-3)
+
+
+def test_freeze_keeps_the_frozen_trunks_running_statistics():
+  """make_train_step(freeze=...) leaves the mutable state under a frozen name (BN statistics) as it was."""
+  m = _model('show_and_tell', encoder_batch_norm=True)
+  b = _batch()
+  tx, _ = build_optimizer(ml_collections.ConfigDict({'name': 'adam', 'learning_rate': 0.01,
+                                                     'freeze': ('encoder',)}), 1)
+  state = create_train_state(m, tx, jax.random.key(3), (16, 16, 3), example=b)
+  loss = build_loss(ml_collections.ConfigDict({'name': 'softmax_cross_entropy'}))
+  for freeze, moved in ((('encoder',), False), ((), True)):
+    new, _ = jax.jit(make_train_step(m, loss, tx, freeze=freeze))(state, b, jax.random.key(4))
+    enc_same = [np.array_equal(x, y) for x, y in zip(jax.tree.leaves(state.model_state['batch_stats']['encoder']),
+                                                     jax.tree.leaves(new.model_state['batch_stats']['encoder']))]
+    assert all(enc_same) != moved
+    other_same = np.array_equal(state.model_state['batch_stats']['image_bn']['mean'],
+                                new.model_state['batch_stats']['image_bn']['mean'])
+    assert not other_same                                      # the decoder's own BN keeps learning its statistics
