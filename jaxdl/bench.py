@@ -1086,7 +1086,6 @@ def throughput_beam_search(repeats: int, tiny: bool = False, with_model: bool = 
   workload's model (random weights; beam 4, at most 41 steps, batch 32, sources of 4-40 tokens) — the reference
   drives the same model's jitted one-step decoder from the host (with_model=False: the toy decoder only)."""
   from jaxdl.models import build_model  # pylint: disable=g-import-not-at-top
-  from jaxdl.models.seq2seq import Seq2Seq  # pylint: disable=g-import-not-at-top
   from jaxdl.text import beam_search as beam_lib  # pylint: disable=g-import-not-at-top
   from jaxdl.text.vocab import BOS, EOS, PAD  # pylint: disable=g-import-not-at-top
   toy_kw = dict(batch_size=2, max_len=5, vocab_size=8) if tiny else dict(batch_size=64, max_len=30, vocab_size=32)
@@ -1109,11 +1108,10 @@ def throughput_beam_search(repeats: int, tiny: bool = False, with_model: bool = 
   params = jax.jit(model.init)(jax.random.key(0), x, pads, b['decoder_inputs'])['params']
   gen = jax.jit(lambda p, x, pads: model.apply({'params': p}, x, pads, beam_width=width, max_length=steps,
                                                method='generate'))
-  # pylint: disable=protected-access  (the model's own one-step decoder and start state, as generate uses them)
-  step = jax.jit(lambda tok, st: model.apply({'params': params}, tok, st, method=Seq2Seq._step))
-  start = jax.jit(lambda p, x, pads: beam_lib.tile_beams(model.apply({'params': p}, x, pads,
-                                                                     method=Seq2Seq._start)[1], width))
-  # pylint: enable=protected-access
+  # the decoding protocol's hook (jaxdl.models.decoding), as generate uses it: the one-step decoder and start state
+  step = jax.jit(model.apply({'params': params}, x, pads, steps, method='decode_start')[0])
+  start = jax.jit(lambda p, x, pads: beam_lib.tile_beams(model.apply({'params': p}, x, pads, steps,
+                                                                     method='decode_start')[1], width))
   state = jax.tree.map(np.asarray, start(params, x, pads))
 
   def reference():

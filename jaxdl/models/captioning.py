@@ -35,10 +35,10 @@ fine-tuned later): the CNN runs in inference mode (its BN uses, and keeps, the r
 with), no gradient is computed through it (faster), and the optimiser leaves its weights alone (no weight decay
 either); `train.init_from` + `init_from_exclude` starts it from a trained run.
 
-Both declare `batch_keys = ('decoder_inputs',)` (BOS + caption; PAD = 0 marks padding) and have
-`generate(inputs, *, beam_width, max_length, length_penalty) -> ids [B, L]`: greedy at width 1, else the one jit
-beam search (jaxdl.text.beam_search), as the seq2seq models do, so the trainer's generating evaluation (BLEU, exact
-match) works unchanged; `beam(...)` returns the n-best BeamSearchResult.
+Both declare `batch_keys = ('decoder_inputs',)` (BOS + caption; PAD = 0 marks padding) and generate by the decoding
+protocol the seq2seq models use (jaxdl.models.decoding.Decoder: `decode_start` from the decoder state after reading
+the image; `generate` greedy or beam search, `beam` n-best), so the trainer's generating evaluation (BLEU, exact
+match) works unchanged.
 """
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ import jax.numpy as jnp
 from jaxdl.errors import UserError
 from jaxdl.models.cnn import SimpleCNN
 from jaxdl.models.inception import GoogLeNet
-from jaxdl.models.seq2seq import _check_decode, _search, bound_step_fn, symmetric_uniform
+from jaxdl.models.decoding import Decoder, bound_step_fn
+from jaxdl.models.seq2seq import symmetric_uniform
 from jaxdl.nn import attention as attn_lib
 from jaxdl.nn import recurrent
 from jaxdl.nn.precision import as_float
@@ -94,31 +95,10 @@ def _features(cnn: nn.Module, images, train: bool, frozen: bool):
   return cnn(as_float(images), train=train, feature_map=True)
 
 
-class _Decoding:
-  """`generate` and `beam` for a captioner with `initial_state(inputs)` and `_step(tokens, state)`: the one jit beam
-  search (jaxdl.text.beam_search) from the decoder state after reading the image."""
-
-  def generate(self, inputs, decoder_inputs=None, *, beam_width: int = 1, max_length: int = 0,
-               length_penalty: float = 0.0):
-    """ids [B, L] int32 (EOS kept, PAD after); greedy at beam_width 1. `decoder_inputs` is ignored."""
-    del decoder_inputs
-    _check_decode(beam_width, max_length, length_penalty)
-    step_fn, state = bound_step_fn(self, type(self)._step), self.initial_state(inputs)
-    return _search(step_fn, state, inputs.shape[0], int(beam_width), int(max_length or self.max_decode_length),
-                   length_penalty)[0]
-
-  def beam(self, inputs, *, beam_width: int, max_length: int = 0, length_penalty: float = 0.0, n_best: int = 1):
-    """The n-best hypotheses (jaxdl.text.beam_search.BeamSearchResult), beam search even at width 1."""
-    _check_decode(beam_width, max_length, length_penalty)
-    step_fn, state = bound_step_fn(self, type(self)._step), self.initial_state(inputs)
-    return _search(step_fn, state, inputs.shape[0], int(beam_width), int(max_length or self.max_decode_length),
-                   length_penalty, n_best=n_best, greedy=False)[1]
-
-
 @MODELS.register('show_and_tell', example_input_shape=(16, 16, 3), example_target_shape=(5,),
                  description='image captioning (Vinyals et al. 2015): CNN embedding as the LSTM\'s first input; '
                  'greedy / beam-search generate')
-class ShowAndTell(_Decoding, nn.Module):
+class ShowAndTell(Decoder, nn.Module):
   """Images [B, H, W, C] (+ decoder_inputs [B, T]) -> next-word logits [B, T, num_outputs] (module docstring)."""
   num_outputs: int = 32
   encoder: str = 'simple_cnn'
@@ -172,10 +152,11 @@ class ShowAndTell(_Decoding, nn.Module):
     carry, h = self.lstm(state['carry'], self.embed(tokens))
     return jax.nn.log_softmax(self.head(h).astype(jnp.float32)), {'carry': carry}
 
-  def initial_state(self, inputs):
-    """The LSTM carry after reading the image (the decoder state before BOS)."""
+  def decode_start(self, inputs, inputs_paddings=None, max_len: int = 0):
+    """The decoding protocol's hook (jaxdl.models.decoding): (step_fn, the LSTM carry after reading the image)."""
+    del inputs_paddings, max_len
     carry, _ = self.lstm(None, self.image_embedding(inputs))
-    return {'carry': carry}
+    return bound_step_fn(self, ShowAndTell._step), {'carry': carry}
 
 
 
@@ -210,7 +191,7 @@ def grid_coordinates(height: int, width: int):
 @MODELS.register('show_attend_tell', example_input_shape=(16, 16, 3), example_target_shape=(5,),
                  description='image captioning with soft attention over the conv map (Xu et al. 2015) and the '
                  'doubly stochastic penalty; greedy / beam-search generate')
-class ShowAttendTell(_Decoding, nn.Module):
+class ShowAttendTell(Decoder, nn.Module):
   """Images [B, H, W, C] (+ decoder_inputs [B, T]) -> {'logits' [B, T, V], 'aux_loss' [B], 'attention' [B, T, L]}."""
   num_outputs: int = 32
   encoder: str = 'simple_cnn'
@@ -282,7 +263,9 @@ class ShowAttendTell(_Decoding, nn.Module):
     carry, (logits, _) = self.decoder(state['carry'], self.embed(tokens)[:, None], state['memory'])
     return jax.nn.log_softmax(logits[:, 0].astype(jnp.float32)), {**state, 'carry': carry}
 
-  def initial_state(self, inputs):
+  def decode_start(self, inputs, inputs_paddings=None, max_len: int = 0):
+    """The decoding protocol's hook (jaxdl.models.decoding): (step_fn, the initial carry and the annotations)."""
+    del inputs_paddings, max_len
     a, _ = self.annotations(inputs)
-    return {'carry': self._init_carry(a), 'memory': a}
+    return bound_step_fn(self, ShowAttendTell._step), {'carry': self._init_carry(a), 'memory': a}
 

@@ -26,11 +26,9 @@ c=decay_c, epsilon=teacher_forcing's floor ε for 'linear'): Bengio et al. 2015,
 `transformer_seq2seq` (Vaswani et al. 2017) wraps jaxdl.nn.transformer.Transformer (padding masks from the batch's
 `inputs_paddings`, causal self-attention in the decoder) and decodes with its key/value cache.
 
-Both declare `batch_keys = ('inputs_paddings', 'decoder_inputs')` (jaxdl.data.seq2seq provides them) and have
-`generate(inputs, inputs_paddings, *, beam_width, max_length, length_penalty) -> ids [B, L]`: greedy decoding
-(jaxdl.text.sampling) at beam width 1, else jaxdl.text.beam_search with GNMT length normalisation; `decoder_inputs`
-is accepted and ignored there. `beam(...)` returns the n-best BeamSearchResult; `attention_weights(...)` the
-teacher-forced α [B, T, S] in the source's own order (for figures).
+Both declare `batch_keys = ('inputs_paddings', 'decoder_inputs')` (jaxdl.data.seq2seq provides them) and generate
+by the decoding protocol (jaxdl.models.decoding.Decoder: `decode_start` here, `generate` greedy or beam search and
+`beam` n-best there); `attention_weights(...)` gives the teacher-forced α [B, T, S] in the source's own order.
 """
 from __future__ import annotations
 
@@ -39,16 +37,15 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxdl.errors import UserError
+from jaxdl.models.decoding import Decoder, bound_step_fn
 from jaxdl.nn import attention as attn_lib
 from jaxdl.nn import recurrent
 from jaxdl.nn.transformer import Transformer, init_decode_state, make_step_fn
 from jaxdl.registry import MODELS
-from jaxdl.text import beam_search as beam_lib
 from jaxdl.text import sampling
-from jaxdl.text.vocab import BOS, EOS, PAD
+from jaxdl.text.vocab import BOS
 
 ATTENTIONS = ('none', 'additive', 'dot', 'general')
 Array = Any
@@ -75,17 +72,6 @@ class UniformLSTMCell(recurrent.LSTMCell):
     return symmetric_uniform(self.init_scale)
 
 
-def _check_decode(beam_width, max_length, length_penalty) -> None:
-  if not (isinstance(beam_width, (int, np.integer)) and not isinstance(beam_width, bool) and beam_width >= 1):
-    raise UserError(f'beam width {beam_width!r}', 'an integer >= 1 (1: greedy decoding)',
-                    'fix config.decode.beam_width')
-  if not (isinstance(max_length, (int, np.integer)) and max_length >= 0):
-    raise UserError(f'decode max_length {max_length!r}', 'an integer >= 0 (0: the model\'s max_decode_length)',
-                    'fix config.decode.max_length')
-  if not length_penalty >= 0:
-    raise UserError(f'length penalty {length_penalty!r}', 'a number >= 0', 'fix config.decode.length_penalty')
-
-
 def _valid_and_lengths(inputs, inputs_paddings):
   if inputs_paddings is None:
     inputs_paddings = jnp.zeros(inputs.shape[:2], jnp.float32)
@@ -93,30 +79,10 @@ def _valid_and_lengths(inputs, inputs_paddings):
   return valid, jnp.sum(valid, axis=1).astype(jnp.int32)
 
 
-def bound_step_fn(module: nn.Module, method) -> Any:
-  """`module.method(tokens, state)` over the module's parameters, bound now: the step function greedy decoding and
-  the beam search call (inside `generate`, under the caller's jit)."""
-  params = module.variables['params']
-  model = module.clone(parent=None)
-  return lambda tok, st: model.apply({'params': params}, tok, st, method=method)
-
-
-def _search(step_fn, state, batch_size, beam_width, max_len, length_penalty, n_best=1, greedy=True):
-  """Greedy decoding at width 1 (when `greedy`), else beam search; -> (sequences [B, L], BeamSearchResult|None)."""
-  if beam_width == 1 and greedy:
-    out = sampling.greedy_decode(step_fn, state, batch_size=batch_size, max_len=max_len, bos_id=BOS, eos_id=EOS,
-                                 pad_id=PAD)
-    return out.sequences, None
-  res = beam_lib.beam_search(step_fn, beam_lib.tile_beams(state, beam_width), batch_size=batch_size,
-                             beam_width=beam_width, max_len=max_len, bos_id=BOS, eos_id=EOS,
-                             length_penalty_alpha=float(length_penalty), n_best=n_best, pad_id=PAD)
-  return res.sequences[:, 0], res
-
-
 @MODELS.register('seq2seq', example_input_shape=(7,), example_target_shape=(5,),
                  description='encoder–decoder (Sutskever et al. 2014): stacked LSTMs, optional reversed source, '
                  'optional Bahdanau/Luong attention; greedy or beam-search generate')
-class Seq2Seq(nn.Module):
+class Seq2Seq(Decoder, nn.Module):
   """Token ids [B, S] (+ inputs_paddings, decoder_inputs [B, T]) -> next-token logits [B, T, num_outputs].
 
   `num_outputs` is the target vocabulary; `src_vocab_size` the source's (None: the same). Without decoder_inputs
@@ -249,32 +215,15 @@ class Seq2Seq(nn.Module):
     return jnp.swapaxes(recurrent.flip_valid(jnp.swapaxes(weights, 1, 2), lengths), 1, 2)
 
   def _step(self, tokens, state):
-    """One decoder step: tokens [N] and state -> (log-probs [N, V], new state) (the beam search's step_fn)."""
+    """One decoder step: tokens [N] and state -> (log-probs [N, V], new state) (decode_start's step_fn)."""
     logits, _, carries = self._decode(tokens[:, None], state['carry'], state['memory'], state['valid'])
     return jax.nn.log_softmax(logits[:, 0].astype(jnp.float32)), {**state, 'carry': carries}
 
-  def _start(self, inputs, inputs_paddings):
+  def decode_start(self, inputs, inputs_paddings=None, max_len: int = 0):
+    """The decoding protocol's hook (jaxdl.models.decoding): (step_fn, the decoder state after the encoder)."""
+    del max_len
     memory, carries, valid = self.encode(inputs, inputs_paddings)
     return bound_step_fn(self, Seq2Seq._step), {'carry': carries, 'memory': memory, 'valid': valid}
-
-  # ---- generation
-  def generate(self, inputs, inputs_paddings=None, decoder_inputs=None, *, beam_width: int = 1, max_length: int = 0,
-               length_penalty: float = 0.0):
-    """ids [B, L] int32 (EOS kept, PAD after); greedy at beam_width 1. `decoder_inputs` is ignored."""
-    del decoder_inputs
-    _check_decode(beam_width, max_length, length_penalty)
-    step_fn, state = self._start(inputs, inputs_paddings)
-    seqs, _ = _search(step_fn, state, inputs.shape[0], int(beam_width), int(max_length or self.max_decode_length),
-                      length_penalty)
-    return seqs
-
-  def beam(self, inputs, inputs_paddings=None, *, beam_width: int, max_length: int = 0, length_penalty: float = 0.0,
-           n_best: int = 1):
-    """The n-best beam-search hypotheses (jaxdl.text.beam_search.BeamSearchResult), beam search even at width 1."""
-    _check_decode(beam_width, max_length, length_penalty)
-    step_fn, state = self._start(inputs, inputs_paddings)
-    return _search(step_fn, state, inputs.shape[0], int(beam_width), int(max_length or self.max_decode_length),
-                   length_penalty, n_best=n_best, greedy=False)[1]
 
 
 def seq2seq_param_count(src_vocab: int, tgt_vocab: int, embed_dim: int, hidden: int, num_layers: int,
@@ -293,7 +242,7 @@ def seq2seq_param_count(src_vocab: int, tgt_vocab: int, embed_dim: int, hidden: 
 
 @MODELS.register('transformer_seq2seq', example_input_shape=(7,), example_target_shape=(5,),
                  description='encoder–decoder transformer (Vaswani et al. 2017) with cached greedy/beam decoding')
-class TransformerSeq2Seq(nn.Module):
+class TransformerSeq2Seq(Decoder, nn.Module):
   """Token ids [B, S] (+ inputs_paddings, decoder_inputs [B, T]) -> logits [B, T, num_outputs] (see the module
   docstring); the hyper-parameters are jaxdl.nn.transformer.Transformer's."""
   num_outputs: int = 64
@@ -329,34 +278,15 @@ class TransformerSeq2Seq(nn.Module):
       decoder_inputs = jnp.full((ids.shape[0], 1), BOS, jnp.int32)
     return self.transformer(ids, decoder_inputs.astype(jnp.int32), valid, None, deterministic=not train)
 
-  def _start(self, inputs, inputs_paddings, max_len):
+  def decode_start(self, inputs, inputs_paddings=None, max_len: int = 0):
+    """The decoding protocol's hook (jaxdl.models.decoding): (the cached one-step decoder, its state after the
+    encoder); the cache holds max_len positions, at most the model's max_len."""
+    if max_len > self.max_len:
+      raise UserError(f'decode max_length {max_len} exceeds the model\'s max_len {self.max_len}',
+                      f'at most {self.max_len} positions', 'lower config.decode.max_length or raise model.max_len')
     ids = inputs.reshape(inputs.shape[0], -1).astype(jnp.int32)
     valid, _ = _valid_and_lengths(ids, inputs_paddings)
     memory = self.transformer.encode(ids, valid)
     net = self._net()
     state = init_decode_state(net, ids.shape[0], max_len, memory, valid)
     return make_step_fn(net, self.variables['params']['transformer']), state
-
-  def _max_len(self, max_length):
-    n = int(max_length or self.max_decode_length)
-    if n > self.max_len:
-      raise UserError(f'decode max_length {n} exceeds the model\'s max_len {self.max_len}',
-                      f'at most {self.max_len} positions', 'lower config.decode.max_length or raise model.max_len')
-    return n
-
-  def generate(self, inputs, inputs_paddings=None, decoder_inputs=None, *, beam_width: int = 1, max_length: int = 0,
-               length_penalty: float = 0.0):
-    """ids [B, L] int32 (EOS kept, PAD after) by cached decoding; greedy at beam_width 1."""
-    del decoder_inputs
-    _check_decode(beam_width, max_length, length_penalty)
-    n = self._max_len(max_length)
-    step_fn, state = self._start(inputs, inputs_paddings, n)
-    return _search(step_fn, state, inputs.shape[0], int(beam_width), n, length_penalty)[0]
-
-  def beam(self, inputs, inputs_paddings=None, *, beam_width: int, max_length: int = 0, length_penalty: float = 0.0,
-           n_best: int = 1):
-    _check_decode(beam_width, max_length, length_penalty)
-    n = self._max_len(max_length)
-    step_fn, state = self._start(inputs, inputs_paddings, n)
-    return _search(step_fn, state, inputs.shape[0], int(beam_width), n, length_penalty, n_best=n_best,
-                   greedy=False)[1]

@@ -10,7 +10,9 @@ A model that generates has a method
 
     generate(inputs, *, beam_width, max_length, length_penalty, **batch_keys) -> ids [B, L] int32
 
-(ids after the end are PAD = 0 or follow an EOS: the vocabulary's `decode` stops there). A dataset that can be scored
+(ids after the end are PAD = 0 or follow an EOS: the vocabulary's `decode` stops there). The encoder–decoders
+(seq2seq, transformer_seq2seq, the captioners) get it from the decoding protocol, jaxdl.models.decoding.Decoder, by
+implementing its one hook `decode_start`; a CTC model decodes its own frames (deepspeech2). A dataset that can be scored
 has `dataset.vocabulary` (jaxdl.text.vocab.Vocabulary or anything with `decode(ids) -> str`); references are its
 source's `references[i]` strings when it has them (e.g. the untokenised transcript), else the decoded targets.
 """
