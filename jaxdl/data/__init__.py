@@ -222,3 +222,4 @@ def dataset_kwargs(name: str) -> dict[str, Any]:
 # Importing the modules registers their datasets.
 from jaxdl.data import builtin, california, captions, seq2seq, sequences, shapes, stock, text_corpus  # noqa: E402,F401  pylint: disable=wrong-import-position
 from jaxdl.data import speech  # noqa: E402,F401  pylint: disable=wrong-import-position
+from jaxdl.data import coco_captions  # noqa: E402,F401  pylint: disable=wrong-import-position
