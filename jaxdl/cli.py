@@ -32,6 +32,24 @@ class _ArgParser(argparse.ArgumentParser):
     raise UserError(f'bad arguments for `{self.prog}`: {message}', 'see `jaxdl --help`', 'fix the command line')
 
 
+def _drop_foreign_keys(base, names: dict, overridden: set) -> None:
+  """A `--config.<section>.name=` override that switches the model (data, loss, optimiser) drops the file's keys
+  of that section the new one does not take — they were the file's settings for the one it replaced (e.g.
+  show_attend_tell's attention_features when the captioning file runs show_and_tell); keys the command line sets
+  stay, so a wrong one is still reported."""
+  from jaxdl import config as config_lib  # pylint: disable=g-import-not-at-top
+  for sec, name in names.items():
+    if sec not in config_lib.SECTIONS or not hasattr(base.get(sec), 'keys') or name == base[sec].get('name'):
+      continue
+    accepted = config_lib.documented_keys(base, [sec], names)
+    if not accepted:                   # an unknown name: the builder's own error says so
+      continue
+    with base[sec].unlocked():
+      for key in [k for k in base[sec].keys() if k != 'name' and k not in accepted]:
+        if f'{sec}.{key}' not in overridden and not any(o.startswith(f'{sec}.{key}.') for o in overridden):
+          del base[sec][key]
+
+
 def load_config(argv: list[str]):
   """Parses --config=FILE and --config.KEY=VALUE overrides with ml_collections' config flags."""
   from absl import flags  # pylint: disable=g-import-not-at-top
@@ -45,6 +63,7 @@ def load_config(argv: list[str]):
   overrides = [a[len('--config.'):].split('=', 1) for a in argv if a.startswith('--config.')]
   names = {k[:-len('.name')] if k.endswith('.name') else k: v for k, v in (o for o in overrides if len(o) == 2)
            if k.endswith('.name') or k == 'optimizer.schedule'}
+  _drop_foreign_keys(base, names, {o[0] for o in overrides})
   for o in overrides:
     path = o[0].split('.')
     node = base

@@ -18,6 +18,7 @@ import pytest
 
 from helpers import REPO
 from jaxdl import cli
+from jaxdl.errors import UserError
 from jaxdl.train import preemption
 
 CFG = f'--config={REPO / "experiments" / "mlp_digits.py"}'
@@ -295,6 +296,23 @@ def test_documented_keys_override_every_experiment(override, capsys, tmp_path):
   key, value = override[len('--config.'):].split('=')
   section, name = key.split('.')
   assert str(json.loads((tmp_path / 'w' / 'config.json').read_text())[section][name]) == value
+
+
+def test_switching_the_model_drops_the_files_keys_for_the_old_one():
+  """--config.model.name=show_and_tell on the captioning file (written for show_attend_tell) runs: the file's
+  attention keys go; a key the command line sets for the wrong model is still reported."""
+  cap = f'--config={REPO / "experiments" / "captioning.py"}'
+  base = cli.load_config([cap])
+  assert {'attention_features', 'penalty'} <= set(base.model.keys())
+  c = cli.load_config([cap, '--config.model.name=show_and_tell'])
+  assert c.model.name == 'show_and_tell'
+  assert set(c.model.keys()) == set(base.model.keys()) - {'attention_features', 'penalty'}
+  assert all(c.model[k] == base.model[k] for k in c.model.keys() if k != 'name')
+  from jaxdl.models import build_model  # pylint: disable=g-import-not-at-top
+  assert build_model(c.model).hidden_size == 128
+  kept = cli.load_config([cap, '--config.model.name=show_and_tell', '--config.model.penalty=2.0'])
+  with pytest.raises(UserError, match='penalty'):
+    build_model(kept.model)
 
 
 # --------------------------------------------------------------------------------- true subprocesses
