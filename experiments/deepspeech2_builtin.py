@@ -16,6 +16,7 @@ Decoding:   greedy = the model's best path; beam = Hannun's prefix beam search (
             width 16); beam + LM = the same with an n-gram LM trained by jaxdl.speech.lm on the TRAINING transcripts
             only (character 6-gram and word 3-gram, modified Kneser-Ney; the LM, α and β chosen on validation).
 Command:    jaxdl train --config=experiments/deepspeech2_builtin.py --workdir=runs/ds2
+            jaxdl train --config=experiments/deepspeech2_builtin.py --workdir=runs/ds2_fr --config.data.language=fr
             jaxdl transcribe --workdir=runs/ds2 speech.wav [--beam-width=16 --lm=lm.arpa --alpha=.. --beta=..]
             jaxdl reproduce deepspeech2_builtin --out=report/
 Expected:   S7 greedy test CER < 0.10; S8 WER(beam + LM) < WER(beam) <= WER(greedy).
@@ -23,6 +24,13 @@ Measured:   2026-12-03, this config (2,500 steps): greedy test CER 0.091 (valida
             greedy 0.372, beam 0.360, beam + char 6-gram LM 0.203 (α 1.0, β 1.5 from validation; CER 0.061): S8
             passes. At 1,500 steps (the earlier budget) greedy test CER was 0.103 (S7 narrowly failed) and WERs
             0.401 / 0.390 / 0.203; with 3 speakers per sentence and no dropout: CER 0.128, WERs 0.500 / 0.488 / 0.262.
+French:     `--config.data.language=fr` (the lab's language and 44-symbol alphabet; 1,024 sentences of a built-in
+            grammar, 864 for training × 6 speakers = 5,184 utterances, French eSpeak voices, the same held-out
+            speaker rule; `french_config()`): measured 2026-12-03 with this recipe unchanged (2,500 steps, 260 s of
+            training, 66 s to synthesise the corpus the first time): test greedy CER 0.001 / WER 0.005, beam WER
+            0.005, beam + char 6-gram LM 0.004 (α 0.3, β 0.5 from validation). Near perfect because the grammar is
+            small: a held-out sentence is a new combination of words and phrases training has heard (read it as
+            "the pipeline works in French", not as an ASR result).
 CPU time:   a fresh `jaxdl reproduce deepspeech2_builtin` (2026-12-03, 2,500 steps, data cached) took 777 s on the
             2-core machine (training 741 s at ≈ 0.13 s a step, decoding + the 18-point α/β grid 26 s) and gave the
             numbers above exactly; data 8 s once cached (168 s to synthesise the first time).
@@ -81,6 +89,13 @@ def get_config():
   c.train.best_metric = 'cer'
   c.decode.metrics = ('cer', 'wer')
   c.decode.beam_width = 1
+  return c
+
+
+def french_config():
+  """The same recipe on the built-in French speech (the lab's alphabet); `measure(ctx, french_config())`."""
+  c = get_config()
+  c.data.language = 'fr'
   return c
 
 
