@@ -34,7 +34,8 @@ Measured:   (2026-12-03) BLEU-4 / exact match at beams 1, 3, 20 — show-and-tel
             (no caption of a held-out composition is exactly right: the colour–shape pairs are new). Preset:
             18,847,552 parameters, 12,874,000 outside GoogLeNet. Penalty = formula within 6e-6. R12: 66.9% of
             1,027 shape words, chance 8.8% (7.6×), another object's box 1.5% (pass, pass).
-CPU time:   ≈ 8.5 CPU-minutes (16.5 min wall on 2 cores shared at load ≈ 9; the two 1,200-step runs take most).
+CPU time:   301 s for `jaxdl reproduce captioning` on the idle 2-core machine (2026-12-03, after the decoding-protocol
+            refactor: the same numbers to the last digit); 16.5 min wall at load ≈ 9. The two 1,200-step runs take most.
 """
 from __future__ import annotations
 
