@@ -55,6 +55,7 @@ from jaxdl.models.decoding import Decoder, bound_step_fn
 from jaxdl.models.seq2seq import symmetric_uniform
 from jaxdl.nn import attention as attn_lib
 from jaxdl.nn import recurrent
+from jaxdl.nn.dense import Dense
 from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 from jaxdl.text.vocab import BOS, PAD
@@ -125,13 +126,13 @@ class ShowAndTell(Decoder, nn.Module):
 
   def setup(self):
     self.cnn = _encoder(self.encoder, self.encoder_channels, 'show_and_tell', self.encoder_batch_norm)
-    self.image_embed = nn.Dense(self.embed_dim, name='image_embed')          # W_I
+    self.image_embed = Dense(self.embed_dim, name='image_embed')          # W_I
     if self.image_batch_norm:
       self.image_bn = nn.BatchNorm(momentum=0.9, name='image_bn')
     self.embed = nn.Embed(self.num_outputs, self.embed_dim, embedding_init=_EMBED_INIT, name='embed')    # W_e
     self.lstm = recurrent.LSTMCell(self.hidden_size, two_bias=False, forget_bias=1.0, name='lstm')
     self.drop = nn.Dropout(self.dropout)
-    self.head = nn.Dense(self.num_outputs, name='head')
+    self.head = Dense(self.num_outputs, name='head')
 
   def image_embedding(self, images, train: bool = False):
     """x_{−1} = W_I CNN(I) [B, embed_dim]."""
@@ -174,11 +175,11 @@ class AttendStep(nn.Module):
     h = carry[0]
     context, alpha = attn_lib.AdditiveAttention(self.attention_features, name='attention')(h, memory)  # α_t(h_{t−1})
     if self.gating:
-      context = jax.nn.sigmoid(nn.Dense(memory.shape[-1], name='gate')(h)) * context                 # β_t
+      context = jax.nn.sigmoid(Dense(memory.shape[-1], name='gate')(h)) * context                 # β_t
     carry, h = recurrent.LSTMCell(self.hidden_size, two_bias=False, name='lstm')(
         carry, jnp.concatenate([word, context.astype(word.dtype)], -1))
-    out = word + nn.Dense(self.embed_dim, name='out_h')(h) + nn.Dense(self.embed_dim, name='out_z')(context)
-    return carry, (nn.Dense(self.num_outputs, name='out')(out), alpha)                               # deep output
+    out = word + Dense(self.embed_dim, name='out_h')(h) + Dense(self.embed_dim, name='out_z')(context)
+    return carry, (Dense(self.num_outputs, name='out')(out), alpha)                               # deep output
 
 
 def grid_coordinates(height: int, width: int):
@@ -220,8 +221,8 @@ class ShowAttendTell(Decoder, nn.Module):
   def setup(self):
     self.cnn = _encoder(self.encoder, self.encoder_channels, 'show_attend_tell', self.encoder_batch_norm)
     self.embed = nn.Embed(self.num_outputs, self.embed_dim, name='embed')
-    self.init_h = nn.Dense(self.hidden_size, name='init_h')
-    self.init_c = nn.Dense(self.hidden_size, name='init_c')
+    self.init_h = Dense(self.hidden_size, name='init_h')
+    self.init_c = Dense(self.hidden_size, name='init_c')
     scan = nn.scan(AttendStep, variable_broadcast='params', split_rngs={'params': False}, in_axes=(1, nn.broadcast),
                    out_axes=1)
     self.decoder = scan(self.hidden_size, self.attention_features, self.embed_dim, self.num_outputs, self.gating,

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from jaxdl.errors import UserError
 from jaxdl.nn import init as init_lib
 from jaxdl.nn import recurrent
+from jaxdl.nn.dense import Dense
 from jaxdl.registry import MODELS
 
 CELLS = ('lstm', 'gru')
@@ -63,7 +64,7 @@ class CharRNN(nn.Module):
     return recurrent.GRUCell(self.hidden_size, two_bias=self.two_bias)
 
   def _dense(self, width: int, fan_in: int, name: str) -> nn.Dense:
-    return nn.Dense(width, name=name, kernel_init=init_lib.get_initializer('torch_default', fan_in=fan_in),
+    return Dense(width, name=name, kernel_init=init_lib.get_initializer('torch_default', fan_in=fan_in),
                     bias_init=init_lib.get_initializer('torch_default', fan_in=fan_in, bias=True))
 
   @nn.compact

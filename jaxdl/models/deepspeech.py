@@ -52,6 +52,7 @@ import jax.numpy as jnp
 
 from jaxdl.errors import UserError
 from jaxdl.nn import recurrent
+from jaxdl.nn.dense import Dense
 from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 
@@ -223,7 +224,7 @@ class DeepSpeech2(nn.Module):
     B, T = h.shape[:2]
     h = h.reshape(B, T, -1)                                                  # [B, T', F'·C]
     if self.proj_features:
-      h = zero(nn.Dense(self.proj_features, name='proj')(h), valid)
+      h = zero(Dense(self.proj_features, name='proj')(h), valid)
     if self.dropout_rate:
       h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
     lengths = jnp.sum(valid, axis=1).astype(jnp.int32)
@@ -239,14 +240,14 @@ class DeepSpeech2(nn.Module):
     if self.lookahead:
       h = zero(clipped_relu(Lookahead(self.lookahead, name='lookahead')(h), self.clip), valid)
     for i in range(self.ffn_layers):
-      y = nn.Dense(h.shape[-1], name=f'ffn{i + 1}')(self._bn(f'ffn{i + 1}_bn')(h, valid, train))
+      y = Dense(h.shape[-1], name=f'ffn{i + 1}')(self._bn(f'ffn{i + 1}_bn')(h, valid, train))
       h = h + zero(clipped_relu(y, self.clip), valid)
     if self.fc_features:
-      y = nn.Dense(self.fc_features, use_bias=False, name='fc')(h)           # BN follows: its β is the bias
+      y = Dense(self.fc_features, use_bias=False, name='fc')(h)           # BN follows: its β is the bias
       h = zero(clipped_relu(self._bn('fc_bn')(y, valid, train), self.clip), valid)
     if self.final_norm == 'layer':
       h = nn.LayerNorm(name='final_ln')(h)
-    logits = nn.Dense(self.num_outputs, name='output')(h)
+    logits = Dense(self.num_outputs, name='output')(h)
     return {'logits': logits, 'paddings': pad.astype(logits.dtype)}
 
   def generate(self, inputs, inputs_paddings=None, *, beam_width: int = 1, max_length: int = 0,

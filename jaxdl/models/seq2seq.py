@@ -42,6 +42,7 @@ from jaxdl.errors import UserError
 from jaxdl.models.decoding import Decoder, bound_step_fn
 from jaxdl.nn import attention as attn_lib
 from jaxdl.nn import recurrent
+from jaxdl.nn.dense import Dense
 from jaxdl.nn.transformer import Transformer, init_decode_state, make_step_fn
 from jaxdl.registry import MODELS
 from jaxdl.text import sampling
@@ -131,9 +132,9 @@ class Seq2Seq(Decoder, nn.Module):
   def _dense(self, features, fan_in, name, use_bias=True):
     if self.init_scale is not None:
       u = symmetric_uniform(self.init_scale)
-      return nn.Dense(features, use_bias=use_bias, kernel_init=u, bias_init=u, name=name)
+      return Dense(features, use_bias=use_bias, kernel_init=u, bias_init=u, name=name)
     from jaxdl.nn import init as init_lib  # pylint: disable=g-import-not-at-top
-    return nn.Dense(features, use_bias=use_bias, name=name,
+    return Dense(features, use_bias=use_bias, name=name,
                     kernel_init=init_lib.get_initializer('torch_default', fan_in=fan_in),
                     bias_init=init_lib.get_initializer('torch_default', fan_in=fan_in, bias=True))
 

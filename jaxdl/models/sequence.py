@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from jaxdl.errors import UserError
 from jaxdl.nn import recurrent
+from jaxdl.nn.dense import Dense
 from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
 
@@ -109,7 +110,7 @@ class SequenceRNN(nn.Module):
                                  dropout=self.dropout, unroll=self.unroll, name='rnn')(xs, lengths, train=train)
     if not self.per_step:
       ys = last_valid(ys, lengths, self.hidden_size if self.bidirectional else None)
-    return nn.Dense(self.num_outputs, name='head')(ys)
+    return Dense(self.num_outputs, name='head')(ys)
 
 
 def last_valid(ys, lengths=None, backward_from: int | None = None):
@@ -164,4 +165,4 @@ class ESN(nn.Module):
                                            leak_rate=self.leak_rate, sparsity=self.sparsity, name='reservoir')(
                                                u.astype(jnp.float32), lengths)
     # the fixed reservoir runs in float32; the trained readout in the inputs' dtype (mixed precision)
-    return nn.Dense(self.num_outputs, name='readout')(jnp.concatenate([u, states.astype(u.dtype)], -1))
+    return Dense(self.num_outputs, name='readout')(jnp.concatenate([u, states.astype(u.dtype)], -1))

@@ -32,6 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxdl.nn.dense import Dense
+
 Array = Any
 
 
@@ -156,10 +158,10 @@ class AdditiveAttention(nn.Module):
   def __call__(self, query, keys, values=None, mask=None):
     values = keys if values is None else values
     q, single = _single_query(query, keys)
-    wq = nn.Dense(self.features, use_bias=False, name='query')(q)                  # [B, Tq, F]
-    wk = nn.Dense(self.features, use_bias=self.use_bias, name='key')(keys)         # [B, Tk, F]
+    wq = Dense(self.features, use_bias=False, name='query')(q)                  # [B, Tq, F]
+    wk = Dense(self.features, use_bias=self.use_bias, name='key')(keys)         # [B, Tk, F]
     hidden = jnp.tanh(wq[:, :, None, :] + wk[:, None, :, :])                       # [B, Tq, Tk, F]
-    scores = nn.Dense(1, use_bias=False, name='energy')(hidden)[..., 0]           # vᵀ tanh(.)
+    scores = Dense(1, use_bias=False, name='energy')(hidden)[..., 0]           # vᵀ tanh(.)
     weights = masked_softmax(scores, _score_mask(mask, 3))
     return _squeeze(single, jnp.einsum('bqk,bkv->bqv', weights, values), weights)
 
@@ -179,7 +181,7 @@ class MultiplicativeAttention(nn.Module):
         raise ValueError(f"'dot' attention needs equal query and key sizes, got {q.shape[-1]} and {keys.shape[-1]}")
       scores = jnp.einsum('bqd,bkd->bqk', q, keys)
     elif self.score == 'general':
-      wk = nn.Dense(q.shape[-1], use_bias=False, name='W')(keys)                  # W k_j, [B, Tk, dq]
+      wk = Dense(q.shape[-1], use_bias=False, name='W')(keys)                  # W k_j, [B, Tk, dq]
       scores = jnp.einsum('bqd,bkd->bqk', q, wk)
     elif self.score == 'concat':
       if self.features is None:
@@ -187,8 +189,8 @@ class MultiplicativeAttention(nn.Module):
       tq, tk = q.shape[1], keys.shape[1]
       cat = jnp.concatenate([jnp.broadcast_to(q[:, :, None], (q.shape[0], tq, tk, q.shape[-1])),
                              jnp.broadcast_to(keys[:, None], (keys.shape[0], tq, tk, keys.shape[-1]))], -1)
-      hidden = jnp.tanh(nn.Dense(self.features, use_bias=False, name='W')(cat))    # tanh(W [q_i; k_j])
-      scores = nn.Dense(1, use_bias=False, name='v')(hidden)[..., 0]
+      hidden = jnp.tanh(Dense(self.features, use_bias=False, name='W')(cat))    # tanh(W [q_i; k_j])
+      scores = Dense(1, use_bias=False, name='v')(hidden)[..., 0]
     else:
       raise ValueError(f"unknown Luong score {self.score!r}: expected 'dot', 'general' or 'concat'")
     weights = masked_softmax(scores, _score_mask(mask, 3))
@@ -223,7 +225,7 @@ class MultiHeadAttention(nn.Module):
     if e % self.num_heads:
       raise ValueError(f'qkv_features {e} is not divisible by num_heads {self.num_heads}')
     h, dh = self.num_heads, e // self.num_heads
-    dense = lambda name: nn.Dense(e, use_bias=self.use_bias, kernel_init=self.kernel_init,
+    dense = lambda name: Dense(e, use_bias=self.use_bias, kernel_init=self.kernel_init,
                                   bias_init=self.bias_init, name=name)
     split = lambda x: x.reshape(*x.shape[:-1], h, dh)                             # [B, T, H, Dh]
     q, k, v = split(dense('query')(inputs_q)), split(dense('key')(inputs_kv)), split(dense('value')(inputs_kv))
@@ -247,7 +249,7 @@ class MultiHeadAttention(nn.Module):
                                          mask, dropout_rate=self.dropout_rate, dropout_rng=dropout_rng,
                                          deterministic=deterministic)             # [B, H, Tq, Dh]
     ctx = ctx.transpose(0, 2, 1, 3).reshape(*inputs_q.shape[:-1], e)               # Concat(head_1..head_h)
-    out = nn.Dense(self.out_features or inputs_q.shape[-1], use_bias=self.use_bias, bias_init=self.bias_init,
+    out = Dense(self.out_features or inputs_q.shape[-1], use_bias=self.use_bias, bias_init=self.bias_init,
                    name='out')(ctx)
     return out, weights
 

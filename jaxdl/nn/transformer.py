@@ -31,6 +31,7 @@ from jax import lax
 
 from jaxdl.errors import UserError
 from jaxdl.nn.attention import MultiHeadAttention, causal_mask, combine_masks, from_torch_mha
+from jaxdl.nn.dense import Dense
 
 Array = Any
 ACTIVATIONS = {'relu': nn.relu, 'gelu': lambda x: nn.gelu(x, approximate=False)}   # torch's gelu is the erf form
@@ -98,9 +99,9 @@ class FeedForward(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, deterministic: bool = True):
-    y = ACTIVATIONS[self.activation](nn.Dense(self.d_ff, name='linear1')(x))
+    y = ACTIVATIONS[self.activation](Dense(self.d_ff, name='linear1')(x))
     y = nn.Dropout(self.dropout_rate)(y, deterministic=deterministic)
-    return nn.Dense(x.shape[-1], name='linear2')(y)
+    return Dense(x.shape[-1], name='linear2')(y)
 
 
 class _Layer(nn.Module):
@@ -198,7 +199,7 @@ class _Stack(nn.Module):
       x = nn.Embed(self.vocab_size, self.d_model, embedding_init=nn.initializers.normal(1.0),
                    name='embed')(inputs) * math.sqrt(self.d_model)  # a Python float: keeps the dtype
     else:
-      x = nn.Dense(self.d_model, name='input_proj')(inputs)
+      x = Dense(self.d_model, name='input_proj')(inputs)
     x = PositionalEncoding(self.max_len, self.positional, decode=decode, name='position')(x)
     return nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
 
@@ -236,7 +237,7 @@ class Decoder(_Stack):
     for i in range(self.num_layers):
       x = DecoderLayer(**self._layer_kwargs(), decode=self.decode, name=f'layer_{i}')(
           x, memory, self_mask, memory_mask, deterministic=deterministic)
-    return nn.Dense(self.vocab_size, name='logits')(self._final_norm(x))
+    return Dense(self.vocab_size, name='logits')(self._final_norm(x))
 
 
 class Transformer(nn.Module):
