@@ -65,7 +65,7 @@ class CharRNN(nn.Module):
 
   def _dense(self, width: int, fan_in: int, name: str) -> nn.Dense:
     return Dense(width, name=name, kernel_init=init_lib.get_initializer('torch_default', fan_in=fan_in),
-                    bias_init=init_lib.get_initializer('torch_default', fan_in=fan_in, bias=True))
+                 bias_init=init_lib.get_initializer('torch_default', fan_in=fan_in, bias=True))
 
   @nn.compact
   def __call__(self, x, train: bool = False, initial_state=None, return_state: bool = False):

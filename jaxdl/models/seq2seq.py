@@ -135,8 +135,8 @@ class Seq2Seq(Decoder, nn.Module):
       return Dense(features, use_bias=use_bias, kernel_init=u, bias_init=u, name=name)
     from jaxdl.nn import init as init_lib  # pylint: disable=g-import-not-at-top
     return Dense(features, use_bias=use_bias, name=name,
-                    kernel_init=init_lib.get_initializer('torch_default', fan_in=fan_in),
-                    bias_init=init_lib.get_initializer('torch_default', fan_in=fan_in, bias=True))
+                 kernel_init=init_lib.get_initializer('torch_default', fan_in=fan_in),
+                 bias_init=init_lib.get_initializer('torch_default', fan_in=fan_in, bias=True))
 
   def setup(self):
     emb = symmetric_uniform(self.init_scale) if self.init_scale is not None else nn.initializers.normal(1.0)

@@ -226,7 +226,7 @@ class MultiHeadAttention(nn.Module):
       raise ValueError(f'qkv_features {e} is not divisible by num_heads {self.num_heads}')
     h, dh = self.num_heads, e // self.num_heads
     dense = lambda name: Dense(e, use_bias=self.use_bias, kernel_init=self.kernel_init,
-                                  bias_init=self.bias_init, name=name)
+                               bias_init=self.bias_init, name=name)
     split = lambda x: x.reshape(*x.shape[:-1], h, dh)                             # [B, T, H, Dh]
     q, k, v = split(dense('query')(inputs_q)), split(dense('key')(inputs_kv)), split(dense('value')(inputs_kv))
     mask = _score_mask(mask, 4)
@@ -250,7 +250,7 @@ class MultiHeadAttention(nn.Module):
                                          deterministic=deterministic)             # [B, H, Tq, Dh]
     ctx = ctx.transpose(0, 2, 1, 3).reshape(*inputs_q.shape[:-1], e)               # Concat(head_1..head_h)
     out = Dense(self.out_features or inputs_q.shape[-1], use_bias=self.use_bias, bias_init=self.bias_init,
-                   name='out')(ctx)
+                name='out')(ctx)
     return out, weights
 
 
