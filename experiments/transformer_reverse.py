@@ -21,7 +21,7 @@ Measured:   (2026-12-03, this config) test token accuracy 99.988%, greedy exact 
             pass (4 tokens wrong of 34,000). Re-run after the Dense layers became jaxdl.nn.dense.Dense (the same
             function, its sums in another order): 99.97% tokens, 99.70% exact match (pass; 175 s on the idle
             2-core machine).
-CPU time:   ≈ 8 min on 2 cores (12,000 steps at ≈ 35 ms); ≈ 20 min on a loaded machine.
+CPU time:   175 s on the 2 idle cores (2026-12-03; 12,000 steps); ≈ 8-20 min on a loaded machine.
 """
 from jaxdl.config import base_config
 from jaxdl.reproduce import Claim, ClaimResult, verdict
