@@ -46,7 +46,7 @@ import threading
 
 import numpy as np
 
-from jaxdl.data import Dataset, DatasetInfo
+from jaxdl.data import Dataset, DatasetInfo, stock
 from jaxdl.data.buckets import RaggedSource
 from jaxdl.errors import UserError
 from jaxdl.registry import DATASETS
@@ -85,7 +85,6 @@ def open_split(split: str, data_dir: str = ''):
   TensorFlow; an unprepared or unreadable copy is a one-line UserError naming the prepare command."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from tensorflow_datasets.core import read_only_builder  # pylint: disable=g-import-not-at-top
-  from jaxdl.data import stock  # pylint: disable=g-import-not-at-top
   where = stock._data_dir(data_dir)  # pylint: disable=protected-access
   shown = where or '~/tensorflow_datasets'
   cmd = stock.prepare_command(TFDS_NAME, data_dir)
@@ -107,11 +106,6 @@ def open_split(split: str, data_dir: str = ''):
   except Exception as e:  # noqa: BLE001
     raise UserError(f'stock dataset {TFDS_NAME!r} (split {split!r}) in {shown} could not be read: '
                     f'{type(e).__name__}: {e}'.replace('\n', ' '), 'a complete ArrayRecord copy', fix) from e
-
-
-def _records(src, idx) -> list:
-  getitems = getattr(src, '__getitems__', None)
-  return getitems([int(i) for i in idx]) if getitems else [src[int(i)] for i in idx]
 
 
 def _captions(rec, split: str, i: int) -> list[str]:
@@ -146,7 +140,7 @@ class CocoImages:
     part = np.searchsorted(self.offsets, ids, side='right') - 1
     for p in np.unique(part):
       rows = np.flatnonzero(part == p)
-      for row, rec in zip(rows, _records(self.parts[p], ids[rows] - self.offsets[p])):
+      for row, rec in zip(rows, stock.read_records(self.parts[p], ids[rows] - self.offsets[p])):
         out[row] = square_image(rec['image'], self.size)
     return out
 
@@ -201,7 +195,7 @@ def _read_split(split: str, data_dir: str, max_examples: int) -> tuple[object, l
   n = len(src) if not max_examples else min(int(max_examples), len(src))
   caps, ids = [], []
   for start in range(0, n, _CHUNK):
-    recs = _records(src, range(start, min(n, start + _CHUNK)))
+    recs = stock.read_records(src, range(start, min(n, start + _CHUNK)))
     caps += [_captions(r, split, start + j) for j, r in enumerate(recs)]
     ids += [int(r.get('image/id', -1)) for r in recs]
   return src, caps, ids

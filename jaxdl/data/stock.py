@@ -42,6 +42,12 @@ def _images(x) -> np.ndarray:
   return np.divide(np.asarray(x), np.float32(255), dtype=np.float32)  # uint8 -> float32 in [0, 1]
 
 
+def read_records(src, idx) -> list:
+  """Records `idx` of a TFDS data source: one `__getitems__` call (ArrayRecord reads them together) when supported."""
+  getitems = getattr(src, '__getitems__', None)
+  return getitems([int(i) for i in idx]) if getitems else [src[int(i)] for i in idx]
+
+
 class TfdsSource:
   """A TFDS ArrayRecord split as a jaxdl source: images -> float32 in [0, 1], labels -> int32.
 
@@ -66,9 +72,8 @@ class TfdsSource:
     return len(self._src)
 
   def records(self, idx: np.ndarray) -> list:
-    """The decoded records of a batch: one `__getitems__` call (ArrayRecord reads them together) when supported."""
-    getitems = getattr(self._src, '__getitems__', None)
-    return getitems([int(i) for i in idx]) if getitems else [self._src[int(i)] for i in idx]
+    """The decoded records of a batch (`read_records`)."""
+    return read_records(self._src, idx)
 
   def arrays(self) -> tuple[np.ndarray, np.ndarray]:
     """(images as stored, e.g. uint8 [N, H, W, C]; labels int32 [N]), loaded once, in order."""
