@@ -126,7 +126,7 @@ class ShowAndTell(Decoder, nn.Module):
 
   def setup(self):
     self.cnn = _encoder(self.encoder, self.encoder_channels, 'show_and_tell', self.encoder_batch_norm)
-    self.image_embed = Dense(self.embed_dim, name='image_embed')          # W_I
+    self.image_embed = Dense(self.embed_dim, name='image_embed')             # W_I
     if self.image_batch_norm:
       self.image_bn = nn.BatchNorm(momentum=0.9, name='image_bn')
     self.embed = nn.Embed(self.num_outputs, self.embed_dim, embedding_init=_EMBED_INIT, name='embed')    # W_e
@@ -179,7 +179,7 @@ class AttendStep(nn.Module):
     carry, h = recurrent.LSTMCell(self.hidden_size, two_bias=False, name='lstm')(
         carry, jnp.concatenate([word, context.astype(word.dtype)], -1))
     out = word + Dense(self.embed_dim, name='out_h')(h) + Dense(self.embed_dim, name='out_z')(context)
-    return carry, (Dense(self.num_outputs, name='out')(out), alpha)                               # deep output
+    return carry, (Dense(self.num_outputs, name='out')(out), alpha)                                  # deep output
 
 
 def grid_coordinates(height: int, width: int):

@@ -243,7 +243,7 @@ class DeepSpeech2(nn.Module):
       y = Dense(h.shape[-1], name=f'ffn{i + 1}')(self._bn(f'ffn{i + 1}_bn')(h, valid, train))
       h = h + zero(clipped_relu(y, self.clip), valid)
     if self.fc_features:
-      y = Dense(self.fc_features, use_bias=False, name='fc')(h)           # BN follows: its β is the bias
+      y = Dense(self.fc_features, use_bias=False, name='fc')(h)              # BN follows: its β is the bias
       h = zero(clipped_relu(self._bn('fc_bn')(y, valid, train), self.clip), valid)
     if self.final_norm == 'layer':
       h = nn.LayerNorm(name='final_ln')(h)

@@ -158,8 +158,8 @@ class AdditiveAttention(nn.Module):
   def __call__(self, query, keys, values=None, mask=None):
     values = keys if values is None else values
     q, single = _single_query(query, keys)
-    wq = Dense(self.features, use_bias=False, name='query')(q)                  # [B, Tq, F]
-    wk = Dense(self.features, use_bias=self.use_bias, name='key')(keys)         # [B, Tk, F]
+    wq = Dense(self.features, use_bias=False, name='query')(q)                     # [B, Tq, F]
+    wk = Dense(self.features, use_bias=self.use_bias, name='key')(keys)            # [B, Tk, F]
     hidden = jnp.tanh(wq[:, :, None, :] + wk[:, None, :, :])                       # [B, Tq, Tk, F]
     scores = Dense(1, use_bias=False, name='energy')(hidden)[..., 0]           # vᵀ tanh(.)
     weights = masked_softmax(scores, _score_mask(mask, 3))
@@ -181,7 +181,7 @@ class MultiplicativeAttention(nn.Module):
         raise ValueError(f"'dot' attention needs equal query and key sizes, got {q.shape[-1]} and {keys.shape[-1]}")
       scores = jnp.einsum('bqd,bkd->bqk', q, keys)
     elif self.score == 'general':
-      wk = Dense(q.shape[-1], use_bias=False, name='W')(keys)                  # W k_j, [B, Tk, dq]
+      wk = Dense(q.shape[-1], use_bias=False, name='W')(keys)                     # W k_j, [B, Tk, dq]
       scores = jnp.einsum('bqd,bkd->bqk', q, wk)
     elif self.score == 'concat':
       if self.features is None:
@@ -189,7 +189,7 @@ class MultiplicativeAttention(nn.Module):
       tq, tk = q.shape[1], keys.shape[1]
       cat = jnp.concatenate([jnp.broadcast_to(q[:, :, None], (q.shape[0], tq, tk, q.shape[-1])),
                              jnp.broadcast_to(keys[:, None], (keys.shape[0], tq, tk, keys.shape[-1]))], -1)
-      hidden = jnp.tanh(Dense(self.features, use_bias=False, name='W')(cat))    # tanh(W [q_i; k_j])
+      hidden = jnp.tanh(Dense(self.features, use_bias=False, name='W')(cat))       # tanh(W [q_i; k_j])
       scores = Dense(1, use_bias=False, name='v')(hidden)[..., 0]
     else:
       raise ValueError(f"unknown Luong score {self.score!r}: expected 'dot', 'general' or 'concat'")
