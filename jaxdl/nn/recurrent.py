@@ -228,7 +228,7 @@ def _fused_bwd(pre, post, reverse, unroll, residuals, cotangents):
 
   d_carry0, (d_xs, d_pre_acts, d_small) = jax.lax.scan(
       step, d_carry_last, (d_ys, pre_vjps, post_vjps), reverse=not reverse, unroll=unroll)
-  d_W = jnp.einsum('tbk,tbg->kg', us, d_pre_acts)            # dW = Σ_t u_tᵀ da_t: one matmul over all steps
+  d_W = _sum_tb(us, d_pre_acts)          # dW = Σ_t u_tᵀ da_t: one matmul over all steps
   d_small = jax.tree.map(lambda v: v.sum((0, 1)), d_small)   # Σ over steps and examples, once
   return d_W, d_small, jax.tree.map(jnp.zeros_like, consts), d_carry0, d_xs
 
@@ -262,8 +262,14 @@ def _keep(mask_t, new, old):
 
 
 def _project(xs: Array, kernel: Array, bias: Array) -> Array:
-  T, B, D = xs.shape
-  return (xs.reshape(T * B, D) @ kernel).reshape(T, B, -1) + bias
+  return jnp.einsum('tbd,dg->tbg', xs, kernel) + bias
+
+
+def _sum_tb(a: Array, b: Array) -> Array:
+  """Σ_t a_tᵀ b_t for time-major (T, B, ·) arrays: one dot contracting time and batch. Not a (T·B, ·) reshape:
+  GSPMD cannot merge a sharded batch axis into a minor position, so under a ('data',) mesh the reshape gathers the
+  whole batch onto every device and each computes the full gradient (the dot's partial sums are all-reduced)."""
+  return jax.lax.dot_general(a, b, (((0, 1), (0, 1)), ((), ())))
 
 
 def _lstm_affine(H: int, dtype) -> Array:
@@ -323,11 +329,10 @@ def _lstm_bwd(reverse, unroll, res, cot):
       dh_prev, dc_prev = dh_prev + (1 - m) * dh, dc_prev + (1 - m) * dc
     return (dh_prev, dc_prev), dz
   d_carry0, dz = jax.lax.scan(step, (dh_last, dc_last), (d_ys, D, E, F, mask), reverse=not reverse, unroll=unroll)
-  T, B, Din = xs.shape
-  dz = dz.reshape(T * B, -1)
-  d_W = jnp.concatenate([xs, hs_prev], -1).reshape(T * B, -1).T @ dz  # Σ_t [x_t, h_{t−1}]ᵀ dz_t, one matmul
-  d_xs = (dz @ W_ih.T).reshape(T, B, Din)
-  return d_W[:Din], d_W[Din:], dz.sum(0), d_xs, d_carry0, None if mask is None else jnp.zeros_like(mask)
+  Din = xs.shape[-1]
+  d_W = _sum_tb(jnp.concatenate([xs, hs_prev], -1), dz)            # Σ_t [x_t, h_{t−1}]ᵀ dz_t, one matmul
+  d_xs = jnp.einsum('tbg,dg->tbd', dz, W_ih)
+  return d_W[:Din], d_W[Din:], dz.sum((0, 1)), d_xs, d_carry0, None if mask is None else jnp.zeros_like(mask)
 
 
 lstm_recurrence.defvjp(_lstm_fwd, _lstm_bwd)
@@ -382,12 +387,9 @@ def _gru_bwd(reverse, unroll, res, cot):
       dh_prev = dh_prev + (1 - m) * dh
     return dh_prev, (dxp, da)
   d_carry0, (dxp, da) = jax.lax.scan(step, dh_last, (d_ys, K, R, Z, mask), reverse=not reverse, unroll=unroll)
-  T, B, Din = xs.shape
-  dxp, da = dxp.reshape(T * B, -1), da.reshape(T * B, -1)
-  d_W_ih = xs.reshape(T * B, Din).T @ dxp
-  d_W_hh = hs_prev.reshape(T * B, H).T @ da
-  d_xs = (dxp @ W_ih.T).reshape(T, B, Din)
-  return (d_W_ih, d_W_hh, dxp.sum(0), da[:, 2 * H:].sum(0), d_xs, d_carry0,
+  d_W_ih, d_W_hh = _sum_tb(xs, dxp), _sum_tb(hs_prev, da)
+  d_xs = jnp.einsum('tbg,dg->tbd', dxp, W_ih)
+  return (d_W_ih, d_W_hh, dxp.sum((0, 1)), da[..., 2 * H:].sum((0, 1)), d_xs, d_carry0,
           None if mask is None else jnp.zeros_like(mask))
 
 

@@ -46,3 +46,49 @@ def test_launcher_fails_if_a_process_fails(tmp_path):
   r = subprocess.run(['bash', str(REPO / 'launch' / 'local_multiprocess.sh'), '2', '--config=missing.py',
                       f'--workdir={tmp_path}'], env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
   assert r.returncode == 2, r.stderr
+
+
+# Compiles each sequence workload's train step on a 2-device ('data',) mesh and reports the collectives in it.
+_PARTITION_SCRIPT = r'''
+import json, re, sys
+import jax
+from jaxdl import bench, config as config_lib
+
+def irnn_config():   # a cell on the generic fused recurrence (not the plain LSTM / GRU kernels)
+  c = config_lib.base_config()
+  c.model.name, c.model.cell, c.model.hidden_size = 'rnn_many_to_one', 'irnn', 16
+  c.data.name, c.train.batch_size = 'digits', 8
+  return c
+
+workloads = {name: bench.WORKLOADS[name] for name in sys.argv[1:]}
+workloads['irnn'] = bench.Workload('IRNN', irnn_config, ((12, 4), 10), always_stand_in=True)
+out = {'devices': jax.device_count()}
+for name, wl in workloads.items():
+  config, setup, _ = bench.build_setup(wl)
+  host = bench.synthetic_batches(config.loss.name, bench._input_shape(setup), int(setup.info.num_outputs),
+                                 config.train.batch_size, n=1, tokens=wl.tokens, seq2seq=wl.seq2seq)
+  runner = bench.JaxRunner(setup, host)
+  hlo = setup.train_step.lower(runner.state, runner.batches[0], setup.step_rng).compile().as_text()
+  out[name] = {op: len(re.findall(rf' {op}(-start)?\(', hlo)) for op in ('all-gather', 'all-reduce')}
+print(json.dumps(out))
+'''
+
+
+def test_sequence_models_split_the_batch_across_devices():
+  """Data parallelism over a ('data',) mesh: each device runs the recurrences, CTC, attention and their gradients on
+  its slice of the batch, and the only collective is the all-reduce of gradients and metrics. A (T, B, ...) ->
+  (T·B, ...) reshape of a time-major array (the recurrences' weight gradients once took that shape) cannot keep the
+  batch sharded: GSPMD then all-gathers the activations and every device computes the whole batch's gradient."""
+  import json
+  import sys
+  env = dict(os.environ, JAX_PLATFORMS='cpu', JAX_NUM_CPU_DEVICES='2')
+  names = ['char_rnn', 'char_gru', 'char_bilstm', 'ds2_small', 'seq2seq_attention', 'transformer']
+  r = subprocess.run([sys.executable, '-c', _PARTITION_SCRIPT, *names], env=env, capture_output=True, text=True,
+                     timeout=600, cwd=REPO)
+  assert r.returncode == 0, r.stderr[-3000:]
+  out = json.loads(r.stdout.strip().splitlines()[-1])
+  assert out.pop('devices') == 2
+  assert set(out) == {*names, 'irnn'}
+  for name, ops in out.items():
+    assert ops['all-gather'] == 0, (name, ops)
+    assert ops['all-reduce'] >= 1, (name, ops)   # the gradients are summed across devices
