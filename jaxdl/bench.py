@@ -946,6 +946,12 @@ def _num_threads() -> int:
     return os.cpu_count() or 1
 
 
+# A pause before each timed block: PyTorch's OpenMP workers spin for ~10-20 ms after their last parallel region
+# (measured here), which would steal a core from a JAX block that starts at once; the pause lets either framework's
+# threads go idle before the other's block.
+SETTLE_S = 0.05
+
+
 def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torch: bool,
                    batch_size: int | None = None, peak_tflops: float | None = None) -> dict[str, Any]:
   """Times one workload; returns its JSON record."""
@@ -966,7 +972,7 @@ def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torc
       'warmup': warmup, 'jax_version': jax.__version__, 'torch_version': torch.__version__ if torch else None,
       'platform': dev.platform, 'device': dev.device_kind, 'num_devices': jax.device_count(),
       'cpu_count': _num_threads(), 'cpu': cpu_model(), 'compute_dtype': config.train.compute_dtype,
-      'load_average_before': _loadavg()}
+      'settle_s': SETTLE_S, 'load_average_before': _loadavg()}
 
   jr = JaxRunner(setup, host)
   rec['num_params'] = jr.num_params()
@@ -990,9 +996,11 @@ def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torc
       tr.run(warmup)
   jb, tb = [], []
   before = cpu_snapshot()
-  for _ in range(repeats):  # interleaved: J, T, J, T, ...
+  for _ in range(repeats):  # interleaved: J, T, J, T, ..., each block after a pause (SETTLE_S)
+    time.sleep(SETTLE_S)
     jb.append(jr.run(steps))
     if tr is not None:
+      time.sleep(SETTLE_S)
       tb.append(tr.run(steps))
   # what else ran while the blocks were timed (measured, unlike the load average, which counts this process too)
   rec['cpu_contention'] = contention(before, cpu_snapshot(), os.cpu_count() or 1)
@@ -1299,6 +1307,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--out', default=None)
   p.add_argument('--batch-size', type=int, default=None)
   p.add_argument('--peak-tflops', type=float, default=None)
+  p.add_argument('--cpu-devices', type=int, default=None)
   args = p.parse_args(argv)
   names: list[str] = []
   for w in args.workloads:  # a group name (e.g. `cnn`) stands for its workloads
@@ -1309,7 +1318,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
       if n not in names:
         names.append(n)
   args.workloads = names
-  for flag, low in (('repeats', 1), ('steps', 1), ('warmup', 0), ('batch_size', 1), ('peak_tflops', 1e-9)):
+  for flag, low in (('repeats', 1), ('steps', 1), ('warmup', 0), ('batch_size', 1), ('peak_tflops', 1e-9),
+                    ('cpu_devices', 1)):
     value = getattr(args, flag)
     if value is not None and value < low:
       name = '--' + flag.replace('_', '-')
@@ -1336,10 +1346,23 @@ def format_table(results: list[dict]) -> str:
 
 
 USAGE = ('usage: jaxdl bench [WORKLOAD ...] [--repeats N] [--steps N] [--warmup N] [--no-torch] [--out FILE]\n'
-         '                   [--batch-size N] [--peak-tflops X]\n'
+         '                   [--batch-size N] [--peak-tflops X] [--cpu-devices N]\n'
+         '  --cpu-devices N: run JAX on N CPU devices (data parallel, one thread each; default 1)\n'
          '  workloads: ' + ', '.join(WORKLOADS) + ' (default: ' + ', '.join(DEFAULT_WORKLOADS) + ')\n'
          '  decoding throughput (items/s vs a reference; --repeats applies): ' + ', '.join(THROUGHPUTS) + '\n'
          '  groups: ' + ', '.join(f'{g} = {" ".join(ws)}' for g, ws in GROUPS.items()))
+
+
+def use_cpu_devices(n: int) -> None:
+  """Splits the CPU into n JAX devices (jax_num_cpu_devices, as JAX_NUM_CPU_DEVICES=n does): the trainer's step
+  then runs data-parallel over a ('data',) mesh of n devices, each executing its slice of the batch on its own
+  thread. XLA:CPU runs a while loop's body (a recurrence's time steps) on one thread, so on a multi-core CPU this is
+  what puts every core to work on a sequence model; tiny steps (mlp_digits) lose to the all-reduce."""
+  try:
+    jax.config.update('jax_num_cpu_devices', n)
+  except RuntimeError as e:
+    raise UserError(f'--cpu-devices={n}: JAX has already started its backends', 'the option before any JAX work',
+                    f'set JAX_NUM_CPU_DEVICES={n} in the environment instead') from e
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1348,6 +1371,8 @@ def main(argv: list[str] | None = None) -> int:
     print(USAGE)
     return 0
   args = parse_args(argv)
+  if args.cpu_devices:
+    use_cpu_devices(args.cpu_devices)
   torch = None if args.no_torch else _torch()
   old_threads = torch.get_num_threads() if torch is not None else None
   if torch is not None:
@@ -1370,7 +1395,11 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(trains), file=sys.stderr)
   if rates:
     print(format_throughput_table(rates), file=sys.stderr)
-  print(f'cpu: {results[0]["cpu"]}, {_num_threads()} threads' if results else '', file=sys.stderr)
+  if results:
+    devices = results[0].get('num_devices') or jax.device_count()
+    print(f'cpu: {results[0]["cpu"]}, {_num_threads()} threads'
+          + (f', {devices} {results[0].get("platform", "cpu")} devices (a data-parallel mesh)' if devices > 1 else ''),
+          file=sys.stderr)
   worst = max(results, key=lambda r: sum(v or 0.0 for v in r['cpu_contention'].values()), default=None)
   if worst is not None and sum(v or 0.0 for v in worst['cpu_contention'].values()) >= CONTENTION_WARNING:
     c = worst['cpu_contention']

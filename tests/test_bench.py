@@ -90,6 +90,8 @@ def test_no_torch_and_table(capsys):
     (['--frobnicate'], 'bad arguments'),
     (['--batch-size', '0'], '--batch-size=0'),
     (['--peak-tflops', '-3'], '--peak-tflops=-3.0'),
+    (['--cpu-devices', '0'], '--cpu-devices=0'),
+    (['--cpu-devices', 'two'], 'bad arguments'),
 ])
 def test_bad_arguments_are_user_errors(argv, needle):
   with pytest.raises(UserError, match=re.escape(needle)):
@@ -314,3 +316,32 @@ def test_throughputs_run_on_tiny_sizes(name):
 def test_decoding_names_and_group_parse():
   assert bench.parse_args(['decoding']).workloads == ['beam_search', 'ctc_decode', 'frontend']
   assert bench.parse_args(['seq2seq', 'ctc_decode']).workloads == ['seq2seq_attention', 'transformer', 'ctc_decode']
+
+
+def test_cpu_devices_after_jax_started_is_one_line_with_the_env_var(capsys):
+  import jax
+  jax.devices()  # this process's backend is up: the option can no longer take effect
+  assert cli.main(['bench', 'mlp_digits', '--cpu-devices', '2', '--no-torch']) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and 'JAX_NUM_CPU_DEVICES=2' in err[0], err
+
+
+def test_cpu_devices_runs_data_parallel_and_says_so(tmp_path):
+  """A fresh process: --cpu-devices 2 gives a 2-device mesh (recorded and printed); an odd batch is refused (the trainer's one-line error)."""
+  import subprocess
+  import sys
+  from helpers import REPO
+  out = tmp_path / 'b.json'
+  env = {k: v for k, v in __import__('os').environ.items() if k != 'JAX_NUM_CPU_DEVICES'}
+  r = subprocess.run([sys.executable, '-m', 'jaxdl', 'bench', 'mlp_digits', '--cpu-devices', '2', '--no-torch',
+                      '--repeats', '1', '--steps', '1', '--warmup', '0', '--out', str(out)], env=env,
+                     capture_output=True, text=True, timeout=300, cwd=REPO)
+  assert r.returncode == 0, r.stderr[-2000:]
+  rec = json.loads(out.read_text())[0]
+  assert rec['num_devices'] == 2 and rec['settle_s'] > 0
+  assert '2 cpu devices (a data-parallel mesh)' in r.stderr
+  r = subprocess.run([sys.executable, '-m', 'jaxdl', 'bench', 'mlp_digits', '--cpu-devices', '2', '--no-torch',
+                      '--batch-size', '7', '--repeats', '1', '--steps', '1'], env=env, capture_output=True, text=True,
+                     timeout=300, cwd=REPO)
+  assert r.returncode == 2 and 'does not divide across 2 devices' in r.stderr, r.stderr[-2000:]
+  assert len(r.stderr.strip().splitlines()) == 1
