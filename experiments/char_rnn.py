@@ -17,7 +17,8 @@ Expected:   a different corpus, so not the notes' numbers. Measured (2026-12-03,
             `reproduce` trains REPRO_EPOCHS = 12 epochs with the lr halved at the same fractions of the run (every 4
             epochs): validation loss 1.31 nats, accuracy 65.5% (train 1.09 / 68.3%); after the Dense layers became
             jaxdl.nn.dense.Dense (the same function, summed in another order) 1.290 / 65.8% (train 1.092 / 68.2%,
-            65 s on the idle machine); the full 30 epochs
+            65 s on the idle machine); after the LSTM's weight gradients became one dot over time and batch
+            (again a reordered sum) 1.316 / 65.6% (train 1.096 / 68.0%); the full 30 epochs
             (`jaxdl train`): 1.40 / 66.3% (train 0.94 / 71.7%; lowest validation loss 1.30 at epoch 12: the
             112k-parameter model then overfits this 465k-character text while accuracy still creeps up).
 CPU time:   reproduce ≈ 2 min on 2 lightly loaded cores (10 min when a dozen other processes share them); the full

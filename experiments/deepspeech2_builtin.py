@@ -22,7 +22,8 @@ Command:    jaxdl train --config=experiments/deepspeech2_builtin.py --workdir=ru
 Expected:   S7 greedy test CER < 0.10; S8 WER(beam + LM) < WER(beam) <= WER(greedy).
 Measured:   2026-12-03, this config (2,500 steps): greedy test CER 0.091 (validation 0.091): S7 passes; test WER
             greedy 0.372, beam 0.360, beam + char 6-gram LM 0.203 (α 1.0, β 1.5 from validation; CER 0.061): S8
-            passes. At 1,500 steps (the earlier budget) greedy test CER was 0.103 (S7 narrowly failed) and WERs
+            passes. After the recurrences' weight gradients became one dot over time and batch (a reordered sum;
+            reproduce 2026-12-03 14:20): CER 0.090 (validation 0.091), WERs 0.356 / 0.351 / 0.196. At 1,500 steps (the earlier budget) greedy test CER was 0.103 (S7 narrowly failed) and WERs
             0.401 / 0.390 / 0.203; with 3 speakers per sentence and no dropout: CER 0.128, WERs 0.500 / 0.488 / 0.262.
 French:     `--config.data.language=fr` (the lab's language and 44-symbol alphabet; 1,024 sentences of a built-in
             grammar, 864 for training × 6 speakers = 5,184 utterances, French eSpeak voices, the same held-out
