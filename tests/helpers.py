@@ -7,6 +7,8 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
+
 from jaxdl import config as config_lib
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -46,3 +48,25 @@ def run_jaxdl(args, *, devices: int | None = None, env=None, timeout=300, **kw) 
 
 def summary(workdir) -> dict:
   return json.loads((pathlib.Path(workdir) / 'summary.json').read_text())
+
+
+def bench_params_after(name: str, steps: int) -> dict[str, np.ndarray]:
+  """The parameters of `jaxdl bench` workload `name` after `steps` trainer steps of plain SGD (lr 0.1) on its
+  synthetic batches (fixed seeds), flattened to {path: array}: the same numbers whatever the device count, up to
+  float rounding (SGD, not the workload's Adam, whose first steps are ≈ lr·sign(g) and flip with the rounding of
+  near-zero gradients)."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  from jaxdl import bench  # pylint: disable=g-import-not-at-top
+
+  def sgd(config):
+    config.optimizer.name, config.optimizer.learning_rate = 'sgd', 0.1
+    return config
+  wl = bench.WORKLOADS[name]
+  wl = dataclasses.replace(wl, make_config=lambda: sgd(bench.WORKLOADS[name].make_config()))
+  config, setup, _ = bench.build_setup(wl)
+  host = bench.synthetic_batches(config.loss.name, bench._input_shape(setup), int(setup.info.num_outputs),
+                                 config.train.batch_size, n=steps, tokens=wl.tokens, seq2seq=wl.seq2seq)
+  runner = bench.JaxRunner(setup, host)
+  runner.run(steps)
+  return {jax.tree_util.keystr(k): np.asarray(v) for k, v in jax.tree_util.tree_leaves_with_path(runner.state.params)}
