@@ -228,7 +228,7 @@ def _fused_bwd(pre, post, reverse, unroll, residuals, cotangents):
 
   d_carry0, (d_xs, d_pre_acts, d_small) = jax.lax.scan(
       step, d_carry_last, (d_ys, pre_vjps, post_vjps), reverse=not reverse, unroll=unroll)
-  d_W = _sum_tb(us, d_pre_acts)          # dW = Σ_t u_tᵀ da_t: one matmul over all steps
+  d_W = _sum_tb(us, d_pre_acts)                               # dW = Σ_t u_tᵀ da_t: one matmul over all steps
   d_small = jax.tree.map(lambda v: v.sum((0, 1)), d_small)   # Σ over steps and examples, once
   return d_W, d_small, jax.tree.map(jnp.zeros_like, consts), d_carry0, d_xs
 
