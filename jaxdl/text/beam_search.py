@@ -60,6 +60,33 @@ def gather_beams(tree, flat_indices):
   return jax.tree.map(lambda x: x[flat_indices] if jnp.ndim(x) else x, tree)
 
 
+def row_top_k(x, k: int):
+  """lax.top_k over the last axis of x [B, N], row by row. Inside a computation traced under an abstract mesh with
+  a 'data' axis that divides B (the trainer's generate step), it runs per device on its rows (shard_map): GSPMD
+  has no batch-partitioning rule for XLA's TopK, so a plain top_k on a batch-sharded array all-gathers it (per
+  decoding step: for the Sutskever preset's 12 beams × 80k words, a 500-row batch is 1.9 GB)."""
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty or 'data' not in mesh.axis_names or mesh.shape['data'] == 1 or x.shape[0] % mesh.shape['data']:
+    return lax.top_k(x, k)
+  spec = jax.sharding.PartitionSpec('data')
+  return jax.shard_map(lambda rows: lax.top_k(rows, k), mesh=mesh, in_specs=spec, out_specs=spec)(x)
+
+
+def reorder_beams(tree, parent):
+  """`gather_beams` with the flat index b·W + parent[b, w] for row b·W + w, parent [B, W]: each example picks among
+  its own beams. Done per example ([B·W, ...] viewed as [B, W, ...]) rather than as one gather of flat rows, so a
+  batch sharded over a ('data',) mesh stays sharded: a flat gather makes GSPMD all-gather every state each step."""
+  b, w = parent.shape
+
+  def pick(x):
+    if not jnp.ndim(x):
+      return x
+    rows = x.reshape(b, w, *x.shape[1:])
+    idx = parent.reshape(b, w, *([1] * (x.ndim - 1)))
+    return jnp.take_along_axis(rows, idx, axis=1).reshape(x.shape)
+  return jax.tree.map(pick, tree)
+
+
 def _check(batch_size, beam_width, max_len, n_best, alpha):
   for name, v in (('batch_size', batch_size), ('beam_width', beam_width), ('max_len', max_len)):
     if not (isinstance(v, (int, np.integer)) and v >= 1):
@@ -85,7 +112,6 @@ def beam_search(step_fn: StepFn, init_state, *, batch_size: int, beam_width: int
   alpha = float(length_penalty_alpha)
   lp_max = length_penalty(n, alpha)
   neg_inf = jnp.array(-jnp.inf, jnp.float32)
-  rows = jnp.arange(b)[:, None]
 
   def best_live_bound(c):
     return jnp.max(c['live_logp'], axis=1) / lp_max                        # best score still reachable
@@ -106,7 +132,7 @@ def beam_search(step_fn: StepFn, init_state, *, batch_size: int, beam_width: int
       raise ValueError(f'step_fn returned {v} log-probs per beam; beam search needs a vocabulary of >= 2 tokens')
     logp = jax.nn.log_softmax(logp.astype(jnp.float32), axis=-1).reshape(b, w, v)
     cand = (c['live_logp'][:, :, None] + logp).reshape(b, w * v)           # log p(prefix · token)
-    top_logp, top_idx = lax.top_k(cand, 2 * w)                             # [B, 2W], best first
+    top_logp, top_idx = row_top_k(cand, 2 * w)                             # [B, 2W], best first
     parent, token = top_idx // v, (top_idx % v).astype(jnp.int32)
     seqs = jnp.take_along_axis(c['live_seqs'], parent[:, :, None], axis=1)  # [B, 2W, L]
     seqs = jnp.where(jnp.arange(n) == t, token[:, :, None], seqs)
@@ -116,15 +142,15 @@ def beam_search(step_fn: StepFn, init_state, *, batch_size: int, beam_width: int
     admit = ends & (jnp.arange(2 * w) < w)[None] & jnp.isfinite(top_logp)
     new_scores = jnp.where(admit, top_logp / length_penalty(length, alpha), neg_inf)
     all_scores = jnp.concatenate([c['fin_scores'], new_scores], axis=1)
-    fin_scores, keep = lax.top_k(all_scores, w)
+    fin_scores, keep = row_top_k(all_scores, w)
     fin_seqs = jnp.take_along_axis(jnp.concatenate([c['fin_seqs'], seqs], 1), keep[:, :, None], axis=1)
     fin_lens = jnp.take_along_axis(jnp.concatenate([c['fin_lens'], jnp.where(admit, length, 0)], 1), keep, axis=1)
     # live set: the W best candidates that go on (≥ W of the 2W do: each beam has one EOS candidate)
-    live_logp, pick = lax.top_k(jnp.where(ends, neg_inf, top_logp), w)
+    live_logp, pick = row_top_k(jnp.where(ends, neg_inf, top_logp), w)
     parent = jnp.take_along_axis(parent, pick, axis=1)
     return dict(t=length, live_logp=live_logp, live_seqs=jnp.take_along_axis(seqs, pick[:, :, None], axis=1),
                 last=jnp.take_along_axis(token, pick, axis=1),
-                state=gather_beams(state, (rows * w + parent).reshape(b * w)),
+                state=reorder_beams(state, parent),
                 fin_scores=fin_scores, fin_seqs=fin_seqs, fin_lens=fin_lens)
 
   carry = dict(t=jnp.array(0, jnp.int32),

@@ -18,6 +18,7 @@ source's `references[i]` strings when it has them (e.g. the untokenised transcri
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 import jax
@@ -77,8 +78,10 @@ def check(config, model, dataset) -> tuple[str, ...]:
   return names
 
 
-def make_generate_step(model, decode_config, compute_dtype: str = 'float32') -> Callable:
-  """`generate(state, batch) -> ids [B, L]` with the configured decoding options (jit it)."""
+def make_generate_step(model, decode_config, compute_dtype: str = 'float32', mesh=None) -> Callable:
+  """`generate(state, batch) -> ids [B, L]` with the configured decoding options (jit it). mesh: the trainer's
+  ('data',) mesh; the decoder is traced under it (as an abstract mesh), so per-row steps without a GSPMD rule (beam
+  search's top-k: `jaxdl.text.beam_search.row_top_k`) run per device on their rows."""
   kw = {'beam_width': int(decode_config.get('beam_width', 1)), 'max_length': int(decode_config.get('max_length', 0)),
         'length_penalty': float(decode_config.get('length_penalty', 0.0))}
 
@@ -86,8 +89,11 @@ def make_generate_step(model, decode_config, compute_dtype: str = 'float32') -> 
     params = state.params
     if np.dtype(compute_dtype) != np.float32:
       params = cast_floating(params, compute_dtype)
-    return model.apply({'params': params, **state.model_state}, batch['inputs'], method='generate',
-                       **kw, **model_kwargs(model, batch))
+    with contextlib.ExitStack() as stack:
+      if mesh is not None and mesh.size > 1:
+        stack.enter_context(jax.sharding.use_abstract_mesh(mesh.abstract_mesh))
+      return model.apply({'params': params, **state.model_state}, batch['inputs'], method='generate',
+                         **kw, **model_kwargs(model, batch))
 
   return generate
 

@@ -80,7 +80,7 @@ class TrainSetup:
     self.generation_metrics = generation.check(config, self.model, self.dataset)
     self.generate_step = None
     if self.generation_metrics:
-      self.generate_step = jax.jit(generation.make_generate_step(self.model, config.decode, t.compute_dtype),
+      self.generate_step = jax.jit(generation.make_generate_step(self.model, config.decode, t.compute_dtype, self.mesh),
                                    in_shardings=(self.repl, self.data_sharding), out_shardings=self.data_sharding)
     self.eval_metric_names = sorted(self._eval_metric_names() + list(self.generation_metrics))
     if t.best_metric and t.best_metric not in self.eval_metric_names:

@@ -162,6 +162,19 @@ def test_tile_and_gather_beams():
   np.testing.assert_allclose(float(bs.length_penalty(4, 0.6)), (9 / 6) ** 0.6)
 
 
+def test_reorder_beams_is_the_flat_gather_within_each_example():
+  rng = np.random.default_rng(0)
+  b, w = 3, 4
+  tree = {'h': jnp.asarray(rng.standard_normal((b * w, 5))), 'cache': jnp.asarray(rng.standard_normal((b * w, 2, 3))),
+          'index': jnp.array(7)}
+  parent = rng.integers(0, w, (b, w))
+  want = bs.gather_beams(tree, jnp.asarray((np.arange(b)[:, None] * w + parent).reshape(-1)))
+  got = bs.reorder_beams(tree, jnp.asarray(parent))
+  for k in ('h', 'cache'):
+    np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(want[k]))
+  assert int(got['index']) == 7
+
+
 def test_bad_arguments_are_user_errors():
   step = bs.table_step_fn(np.zeros((3, 4, 4), np.float32))
   kw = dict(batch_size=1, max_len=3, bos_id=BOS, eos_id=EOS)
