@@ -81,10 +81,9 @@ def greedy_decode(logits, paddings, blank: int = BLANK):
   prev = jnp.pad(best, ((0, 0), (1, 0)), constant_values=-1)[:, :-1]
   keep = (best != blank) & (best != prev) & (paddings < 0.5)
   pos = jnp.cumsum(keep, axis=1) - 1
-  B, T = best.shape
-  pos = jnp.where(keep, pos, T)                                              # dropped by mode='drop'
-  rows = jnp.broadcast_to(jnp.arange(B)[:, None], (B, T))
-  return jnp.zeros((B, T), jnp.int32).at[rows, pos].set(best, mode='drop')
+  pos = jnp.where(keep, pos, best.shape[1])                                  # dropped by mode='drop'
+  # per row (vmap), so a batch sharded over a ('data',) mesh stays sharded (see ctc.collapse_padded)
+  return jax.vmap(lambda p, b: jnp.zeros_like(b).at[p].set(b, mode='drop'))(pos, best)
 
 
 class MaskedBatchNorm(nn.Module):

@@ -67,8 +67,9 @@ def collapse_padded(ids: jax.Array, paddings: jax.Array, blank: int = 0) -> tupl
   keep = valid & (ids != blank) & (ids != prev)                           # remove repeats, then blanks
   # Stable compaction: the n-th kept id goes to column n; dropped ids are scattered out of range and discarded.
   dest = jnp.where(keep, jnp.cumsum(keep, axis=1) - 1, ids.shape[1])
-  rows = jnp.arange(ids.shape[0])[:, None]
-  out = jnp.full_like(ids, blank).at[rows, dest].set(ids, mode='drop')
+  # per row (vmap: a scatter with a batch dimension, which GSPMD keeps sharded; explicit row indices would make
+  # it all-gather a batch sharded over a ('data',) mesh)
+  out = jax.vmap(lambda d, x: jnp.full_like(x, blank).at[d].set(x, mode='drop'))(dest, ids)
   count = jnp.sum(keep, axis=1, keepdims=True)
   out_paddings = (jnp.arange(ids.shape[1])[None, :] >= count).astype(paddings.dtype)
   return out, out_paddings

@@ -76,6 +76,43 @@ for name, wl in workloads.items():
   runner = bench.JaxRunner(setup, host)
   hlo = setup.train_step.lower(runner.state, runner.batches[0], setup.step_rng).compile().as_text()
   out[name] = {op: len(re.findall(rf' {op}(-start)?\(', hlo)) for op in ('all-gather', 'all-reduce')}
+
+# beam search traced under the trainer's mesh (as jaxdl.train.generation does), on a batch-sharded toy decoder
+import numpy as np
+from jaxdl.text import beam_search as bs
+from jaxdl.train import sharding
+mesh = sharding.make_mesh()
+b, w, n, v = 8, 3, 6, 7
+tables = jax.device_put(np.random.default_rng(0).standard_normal((b, n, v, v)).astype(np.float32),
+                        sharding.batch_sharding(mesh))
+
+def decode(tables, under_mesh):
+  def step_fn(last, st):   # each beam carries its example's table: log_softmax(table[position, last])
+    logits = jax.vmap(lambda t, p, l: t[p, l])(st['table'], st['position'], last)
+    return jax.nn.log_softmax(logits), {'table': st['table'], 'position': st['position'] + 1}
+  init = bs.tile_beams({'table': tables, 'position': jnp.zeros(b, jnp.int32)}, w)
+  run = lambda: bs.beam_search(step_fn, init, batch_size=b, beam_width=w, max_len=n, bos_id=1, eos_id=2, n_best=2)
+  if under_mesh:
+    with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+      return run()
+  return run()
+import jax.numpy as jnp
+beam = {}
+for under in (True, False):
+  f = jax.jit(lambda t, u=under: decode(t, u), in_shardings=sharding.batch_sharding(mesh))
+  beam['all-gather' if under else 'all-gather-plain'] = len(re.findall(r' all-gather(-start)?\(',
+                                                                       f.lower(tables).compile().as_text()))
+  beam['sequences' if under else 'sequences-plain'] = np.asarray(f(tables).sequences).tolist()
+out['beam_search'] = beam
+
+# CTC best path (the left-packing scatter) on batch-sharded logits
+from jaxdl.models.deepspeech import greedy_decode
+from jaxdl.speech.ctc import collapse_padded
+logits = jax.device_put(np.random.default_rng(1).standard_normal((8, 12, 5)).astype(np.float32),
+                        sharding.batch_sharding(mesh))
+pads = jax.device_put(np.zeros((8, 12), np.float32), sharding.batch_sharding(mesh))
+out['ctc_greedy'] = [len(re.findall(r' all-gather(-start)?\(', jax.jit(f).lower(logits, pads).compile().as_text()))
+                     for f in (greedy_decode, lambda l, p: collapse_padded(jnp.argmax(l, -1), p))]
 print(json.dumps(out))
 '''
 
@@ -94,7 +131,13 @@ def test_sequence_models_split_the_batch_across_devices(tmp_path):
   assert r.returncode == 0, r.stderr[-3000:]
   out = json.loads(r.stdout.strip().splitlines()[-1])
   assert out.pop('devices') == 2
+  beam = out.pop('beam_search')
+  assert out.pop('ctc_greedy') == [0, 0]
   assert set(out) == {*names, 'irnn'}
+  # beam search (top-k and beam reordering per example) keeps the batch sharded under the mesh; a plain top_k
+  # (no mesh in the trace) all-gathers; both decode the same sequences
+  assert beam['all-gather'] == 0 and beam['all-gather-plain'] > 0, beam
+  assert beam['sequences'] == beam['sequences-plain']
   for name, ops in out.items():
     assert ops['all-gather'] == 0, (name, ops)
     assert ops['all-reduce'] >= 1, (name, ops)   # the gradients are summed across devices
