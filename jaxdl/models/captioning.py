@@ -175,11 +175,11 @@ class AttendStep(nn.Module):
     h = carry[0]
     context, alpha = attn_lib.AdditiveAttention(self.attention_features, name='attention')(h, memory)  # α_t(h_{t−1})
     if self.gating:
-      context = jax.nn.sigmoid(Dense(memory.shape[-1], name='gate')(h)) * context                 # β_t
+      context = jax.nn.sigmoid(Dense(memory.shape[-1], name='gate')(h)) * context                    # β_t
     carry, h = recurrent.LSTMCell(self.hidden_size, two_bias=False, name='lstm')(
         carry, jnp.concatenate([word, context.astype(word.dtype)], -1))
     out = word + Dense(self.embed_dim, name='out_h')(h) + Dense(self.embed_dim, name='out_z')(context)
-    return carry, (Dense(self.num_outputs, name='out')(out), alpha)                                  # deep output
+    return carry, (Dense(self.num_outputs, name='out')(out), alpha)                                     # deep output
 
 
 def grid_coordinates(height: int, width: int):

@@ -55,6 +55,7 @@ from jaxdl.nn import recurrent
 from jaxdl.nn.dense import Dense
 from jaxdl.nn.precision import as_float
 from jaxdl.registry import MODELS
+from jaxdl.speech.ctc import collapse_padded
 
 BLANK = 0                  # the CTC blank = the Vocabulary's PAD id (stripped by decode)
 CELLS = ('gru', 'lstm')
@@ -78,12 +79,8 @@ def greedy_decode(logits, paddings, blank: int = BLANK):
   A frame is kept when it is valid, not blank, and not a repeat of the previous frame's argmax (collapse map B:
   repeats first, then blanks, so "a a" with a blank between stays two a's)."""
   best = jnp.argmax(logits, -1).astype(jnp.int32)                            # [B, T]
-  prev = jnp.pad(best, ((0, 0), (1, 0)), constant_values=-1)[:, :-1]
-  keep = (best != blank) & (best != prev) & (paddings < 0.5)
-  pos = jnp.cumsum(keep, axis=1) - 1
-  pos = jnp.where(keep, pos, best.shape[1])                                  # dropped by mode='drop'
-  # per row (vmap), so a batch sharded over a ('data',) mesh stays sharded (see ctc.collapse_padded)
-  return jax.vmap(lambda p, b: jnp.zeros_like(b).at[p].set(b, mode='drop'))(pos, best)
+  ids, out_paddings = collapse_padded(best, paddings, blank)
+  return jnp.where(out_paddings > 0, 0, ids)
 
 
 class MaskedBatchNorm(nn.Module):

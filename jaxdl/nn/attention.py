@@ -161,7 +161,7 @@ class AdditiveAttention(nn.Module):
     wq = Dense(self.features, use_bias=False, name='query')(q)                     # [B, Tq, F]
     wk = Dense(self.features, use_bias=self.use_bias, name='key')(keys)            # [B, Tk, F]
     hidden = jnp.tanh(wq[:, :, None, :] + wk[:, None, :, :])                       # [B, Tq, Tk, F]
-    scores = Dense(1, use_bias=False, name='energy')(hidden)[..., 0]           # vᵀ tanh(.)
+    scores = Dense(1, use_bias=False, name='energy')(hidden)[..., 0]              # vᵀ tanh(.)
     weights = masked_softmax(scores, _score_mask(mask, 3))
     return _squeeze(single, jnp.einsum('bqk,bkv->bqv', weights, values), weights)
 

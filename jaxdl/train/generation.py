@@ -89,9 +89,7 @@ def make_generate_step(model, decode_config, compute_dtype: str = 'float32', mes
     params = state.params
     if np.dtype(compute_dtype) != np.float32:
       params = cast_floating(params, compute_dtype)
-    with contextlib.ExitStack() as stack:
-      if mesh is not None and mesh.size > 1:
-        stack.enter_context(jax.sharding.use_abstract_mesh(mesh.abstract_mesh))
+    with jax.sharding.use_abstract_mesh(mesh.abstract_mesh) if mesh is not None else contextlib.nullcontext():
       return model.apply({'params': params, **state.model_state}, batch['inputs'], method='generate',
                          **kw, **model_kwargs(model, batch))
 

@@ -52,7 +52,15 @@ def test_launcher_fails_if_a_process_fails(tmp_path):
 _PARTITION_SCRIPT = r'''
 import json, re, sys
 import jax
+import jax.numpy as jnp
+import numpy as np
 from jaxdl import bench, config as config_lib
+from jaxdl.models.deepspeech import greedy_decode
+from jaxdl.speech.ctc import collapse_padded
+from jaxdl.text import beam_search as bs
+from jaxdl.train import sharding
+sys.path.insert(0, 'tests')
+from helpers import bench_params_after
 
 def irnn_config():   # a cell on the generic fused recurrence (not the plain LSTM / GRU kernels)
   c = config_lib.base_config()
@@ -63,12 +71,8 @@ def irnn_config():   # a cell on the generic fused recurrence (not the plain LST
 workloads = {name: bench.WORKLOADS[name] for name in sys.argv[2:]}
 workloads['irnn'] = bench.Workload('IRNN', irnn_config, ((12, 4), 10), always_stand_in=True)
 out = {'devices': jax.device_count()}
-sys.path.insert(0, 'tests')
-from helpers import bench_params_after
 for name in ('char_bilstm', 'ds2_small'):   # one step, to compare with one device
-  np_params = bench_params_after(name, 1)
-  import numpy as np
-  np.savez(f'{sys.argv[1]}/{name}.npz', **np_params)
+  np.savez(f'{sys.argv[1]}/{name}.npz', **bench_params_after(name, 1))
 for name, wl in workloads.items():
   config, setup, _ = bench.build_setup(wl)
   host = bench.synthetic_batches(config.loss.name, bench._input_shape(setup), int(setup.info.num_outputs),
@@ -78,9 +82,6 @@ for name, wl in workloads.items():
   out[name] = {op: len(re.findall(rf' {op}(-start)?\(', hlo)) for op in ('all-gather', 'all-reduce')}
 
 # beam search traced under the trainer's mesh (as jaxdl.train.generation does), on a batch-sharded toy decoder
-import numpy as np
-from jaxdl.text import beam_search as bs
-from jaxdl.train import sharding
 mesh = sharding.make_mesh()
 b, w, n, v = 8, 3, 6, 7
 tables = jax.device_put(np.random.default_rng(0).standard_normal((b, n, v, v)).astype(np.float32),
@@ -96,7 +97,6 @@ def decode(tables, under_mesh):
     with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
       return run()
   return run()
-import jax.numpy as jnp
 beam = {}
 for under in (True, False):
   f = jax.jit(lambda t, u=under: decode(t, u), in_shardings=sharding.batch_sharding(mesh))
@@ -106,8 +106,6 @@ for under in (True, False):
 out['beam_search'] = beam
 
 # CTC best path (the left-packing scatter) on batch-sharded logits
-from jaxdl.models.deepspeech import greedy_decode
-from jaxdl.speech.ctc import collapse_padded
 logits = jax.device_put(np.random.default_rng(1).standard_normal((8, 12, 5)).astype(np.float32),
                         sharding.batch_sharding(mesh))
 pads = jax.device_put(np.zeros((8, 12), np.float32), sharding.batch_sharding(mesh))
