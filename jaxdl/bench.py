@@ -58,6 +58,7 @@ import jax
 import numpy as np
 
 from jaxdl import config as config_lib
+from jaxdl import runtime
 from jaxdl.errors import UserError
 
 NUM_BATCHES = 4  # pre-built batches fed in rotation
@@ -866,6 +867,12 @@ def _jax_peak_memory() -> dict[str, Any]:
   return _process_rss()
 
 
+def _minor_faults() -> int:
+  """This process's minor page faults so far (all threads): a step that faults its memory in anew each time pays
+  the kernel for it (see jaxdl.runtime)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def _process_rss() -> dict[str, Any]:
   rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
   rss *= 1 if sys.platform == 'darwin' else 1024  # Linux reports KiB
@@ -972,6 +979,7 @@ def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torc
       'warmup': warmup, 'jax_version': jax.__version__, 'torch_version': torch.__version__ if torch else None,
       'platform': dev.platform, 'device': dev.device_kind, 'num_devices': jax.device_count(),
       'cpu_count': _num_threads(), 'cpu': cpu_model(), 'compute_dtype': config.train.compute_dtype,
+      'host_memory': runtime.host_memory_policy(),
       'settle_s': SETTLE_S, 'load_average_before': _loadavg()}
 
   jr = JaxRunner(setup, host)
@@ -994,26 +1002,31 @@ def bench_workload(name: str, *, repeats: int, steps: int, warmup: int, use_torc
     torch_first = tr.run(1)
     if warmup:
       tr.run(warmup)
-  jb, tb = [], []
+  jb, tb, jf, tf = [], [], [], []
   before = cpu_snapshot()
   for _ in range(repeats):  # interleaved: J, T, J, T, ..., each block after a pause (SETTLE_S)
     time.sleep(SETTLE_S)
+    f0 = _minor_faults()
     jb.append(jr.run(steps))
+    jf.append((_minor_faults() - f0) / steps)
     if tr is not None:
       time.sleep(SETTLE_S)
+      f0 = _minor_faults()
       tb.append(tr.run(steps))
+      tf.append((_minor_faults() - f0) / steps)
   # what else ran while the blocks were timed (measured, unlike the load average, which counts this process too)
   rec['cpu_contention'] = contention(before, cpu_snapshot(), os.cpu_count() or 1)
 
   rec['jax'] = dict(compile_time_s=compile_s, **_summary(jb, steps, bs), final_loss=jr.loss(),
-                    peak_memory=_jax_peak_memory())
+                    peak_memory=_jax_peak_memory(), page_faults_per_step=statistics.median(jf))
   rec.update(_utilisation(setup, bs, rec['jax']['steps_per_s'], dev.device_kind, peak_tflops))
   rec['torch'] = rec['ratio'] = None
   if tr is not None:
     mem = ({'bytes': int(torch.cuda.max_memory_allocated()), 'kind': 'cuda max_memory_allocated'}
            if tr.device.type == 'cuda' else _process_rss())
     rec['torch'] = dict(first_step_s=torch_first, **_summary(tb, steps, bs), final_loss=tr.loss(),
-                        device=str(tr.device), num_threads=torch.get_num_threads(), peak_memory=mem)
+                        device=str(tr.device), num_threads=torch.get_num_threads(), peak_memory=mem,
+                        page_faults_per_step=statistics.median(tf))
     rec['ratio'] = rec['jax']['steps_per_s'] / rec['torch']['steps_per_s']
   rec['load_average_after'] = _loadavg()  # 1-min load: other work on the machine skews both frameworks
   return rec
@@ -1398,8 +1411,8 @@ def main(argv: list[str] | None = None) -> int:
   if results:
     devices = results[0].get('num_devices') or jax.device_count()
     print(f'cpu: {results[0]["cpu"]}, {_num_threads()} threads'
-          + (f', {devices} {results[0].get("platform", "cpu")} devices (a data-parallel mesh)' if devices > 1 else ''),
-          file=sys.stderr)
+          + (f', {devices} {results[0].get("platform", "cpu")} devices (a data-parallel mesh)' if devices > 1 else '')
+          + f'; host memory: {runtime.host_memory_policy()} (jaxdl.runtime)', file=sys.stderr)
   worst = max(results, key=lambda r: sum(v or 0.0 for v in r['cpu_contention'].values()), default=None)
   if worst is not None and sum(v or 0.0 for v in worst['cpu_contention'].values()) >= CONTENTION_WARNING:
     c = worst['cpu_contention']

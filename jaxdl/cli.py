@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from jaxdl import runtime
 from jaxdl.errors import UserError
 
 USAGE = """usage:
@@ -381,6 +382,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
+  """The `jaxdl` program: the process-wide settings, then `main`."""
+  try:  # before JAX starts its threads: freed host memory is reused, steps do not page-fault it in again
+    runtime.keep_host_memory()
+  except UserError as e:
+    print(f'jaxdl: error: {e}', file=sys.stderr)
+    sys.exit(2)
   # A multi-process run that failed leaves at once, without jax's shutdown barrier (`sharding.leave`).
   try:
     code = main()

@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from helpers import REPO, overrides, run_jaxdl
+from helpers import REPO, overrides, run_jaxdl, summary
 from jaxdl import cli
+from jaxdl import runtime
 
 CFG = f'--config={REPO / "experiments" / "mlp_digits.py"}'
 
@@ -59,6 +60,8 @@ def test_train_then_eval_from_the_command_line(tmp_path):
   assert r.returncode == 0, r.stderr
   out = json.loads(r.stdout)
   assert out['step'] == 20 and out['status'] == 'completed'
+  policy = summary(tmp_path)['host_memory']                  # jaxdl.runtime's, set by the program before JAX starts
+  assert policy == ('keep' if runtime._glibc() else 'unsupported')  # pylint: disable=protected-access
   r = run_jaxdl(['eval', *overrides(num_steps=20), f'--workdir={tmp_path}', '--checkpoint=best'])
   assert r.returncode == 0, r.stderr
   assert 0.0 <= json.loads(r.stdout)['eval']['accuracy'] <= 1.0

@@ -25,6 +25,7 @@ import numpy as np
 
 from jaxdl import config as config_lib
 from jaxdl import data as data_lib
+from jaxdl import runtime
 from jaxdl.errors import UserError
 from jaxdl.models import count_params
 from jaxdl.train import preemption, sharding, workdir as workdir_lib
@@ -296,6 +297,7 @@ class Run:
         'devices': jax.device_count(),
         'processes': jax.process_count(),
         'platform': jax.devices()[0].platform,
+        'host_memory': runtime.host_memory_policy(),
     }
     if self.lead and self.status != 'preempted':
       workdir_lib.write_json_atomic(self.workdir / 'summary.json', summary)
