@@ -381,6 +381,9 @@ class JaxRunner:
     jax.block_until_ready(self.state)
     self.i = 0
     self.metrics = None
+    # as the trainer (loop.py, max_steps_in_flight): one step at a time on several CPU devices, whose executions
+    # share XLA's thread pool — steps queued ahead can hold every thread while one device waits in an all-reduce
+    self.one_at_a_time = jax.devices()[0].platform == 'cpu' and jax.device_count() > 1
 
   def run(self, steps: int) -> float:
     """Runs `steps` steps; returns the seconds until their results are ready."""
@@ -390,6 +393,8 @@ class JaxRunner:
     for _ in range(steps):
       state, metrics = step(state, batches[self.i % len(batches)], rng)
       self.i += 1
+      if self.one_at_a_time:
+        jax.block_until_ready(metrics)
     jax.block_until_ready((state, metrics))
     dt = time.perf_counter() - t0
     self.state, self.metrics = state, metrics

@@ -149,6 +149,7 @@ def cmd_list(argv):
 def cmd_train(argv):
   from jaxdl.train import preemption  # pylint: disable=g-import-not-at-top
   preemption.arm()  # from the first instant: a SIGTERM during start-up is a clean stop, not a silent death
+  runtime.configure_jax()
   cfg_args, rest = _split_config_args(argv)
   p = _ArgParser(prog='jaxdl train')
   p.add_argument('--workdir', required=True)
@@ -370,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
   try:
     if cmd is None:
       raise UserError(f'unknown command {argv[0]!r}', 'one of: ' + ', '.join(COMMANDS), 'see `jaxdl --help`')
+    if cmd is not cmd_train:   # train: after arming its SIGTERM handler, before JAX is imported
+      runtime.configure_jax()
     return cmd(argv[1:])
   except UserError as e:
     if os.environ.get('JAXDL_DEBUG'):

@@ -17,6 +17,7 @@ _FAULTS = textwrap.dedent('''
     import resource, sys
     from jaxdl import runtime
     policy = runtime.keep_host_memory({} if sys.argv[1] == 'keep' else {'JAXDL_HOST_MEMORY': 'release'})
+    runtime.configure_jax()
     import jax, jax.numpy as jnp
     x = jax.random.normal(jax.random.key(0), (4608, 64))
     f = jax.jit(lambda x: (jnp.tanh(x @ x.T) @ x).sum())
