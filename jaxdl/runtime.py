@@ -8,9 +8,9 @@ free, so every step faults its whole working set in again, page by zeroed page: 
 machine, 50,800 minor page faults and ~120 ms of kernel time in a 185 ms transformer step, 19,000 and ~45 ms in a
 58 ms seq2seq-with-attention step, 76,000 and ~190 ms in ResNet-20's.
 
-`keep_host_memory()` (i) runs single-device CPU programs on the calling thread (`jax_cpu_enable_async_dispatch`
-off), whose allocations come from glibc's main heap, and (ii) sets glibc's malloc (mallopt) never to mmap and not
-to hand freed memory back to the OS: from the second step on, a step reuses the pages of the one before and the
+`keep_host_memory()` sets glibc's malloc (mallopt) never to mmap and not to hand freed memory back to the OS, and
+`configure_jax()` then runs single-device CPU programs on the calling thread (`jax_cpu_enable_async_dispatch` off),
+whose allocations come from glibc's main heap: from the second step on, a step reuses the pages of the one before and the
 faults are gone (seq2seq step 58 -> 33 ms, transformer 185 -> 129 ms). The price: the process keeps its peak heap
 until it exits (as PyTorch's and TensorFlow's caching allocators do on GPUs), and Python no longer runs ahead of a
 single CPU device (the trainer's host work per step is a batch from Grain's prefetch and its transfer). Capping

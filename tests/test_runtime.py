@@ -1,4 +1,5 @@
-"""jaxdl.runtime: the `jaxdl` program's host-memory policy (glibc malloc keeps freed memory; no page faults per step)."""
+"""jaxdl.runtime: the `jaxdl` program's host-memory policy (freed memory kept; no page faults per step)."""
+import json
 import os
 import subprocess
 import sys
@@ -81,7 +82,6 @@ def test_bad_policy_value_on_the_command_line_is_one_line_exit_2():
 def test_the_jaxdl_program_steps_without_page_faults(tmp_path):
   """End to end: `jaxdl bench` of the seq2seq-with-attention step (78 MB of XLA temporaries, ~19,000 pages) under
   the program's default policy and under glibc's defaults, from the bench JSON's page_faults_per_step."""
-  import json  # pylint: disable=g-import-not-at-top
   faults = {}
   for policy in ('keep', 'release'):
     out = tmp_path / f'{policy}.json'
